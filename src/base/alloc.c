@@ -1,0 +1,81 @@
+/*
+ * Allocation through the user's hooks, with fault injection.
+ *
+ * `calls` counts every allocation attempt; `fail_at` holds the value of
+ * `calls` whose allocation must fail (0: none).  Both are relaxed atomics:
+ * they order nothing, they only count.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal/alloc.h"
+#include "pyconc/base.h"
+
+static pc_allocator hooks; /* written only before use (pc_set_allocator) */
+static _Atomic long calls;
+static _Atomic long fail_at;
+
+int pc_set_allocator(const pc_allocator *a) {
+    if (a)
+        hooks = *a;
+    else
+        memset(&hooks, 0, sizeof hooks);
+    return 0;
+}
+
+void pc_alloc_fail_nth(long nth) {
+    atomic_store_explicit(&fail_at,
+                          nth > 0 ? atomic_load_explicit(&calls, memory_order_relaxed) + nth : 0,
+                          memory_order_relaxed);
+}
+
+long pc_alloc_count(void) { return atomic_load_explicit(&calls, memory_order_relaxed); }
+
+static int injected_failure(void) {
+    long n = atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed) + 1;
+    long at = atomic_load_explicit(&fail_at, memory_order_relaxed);
+    if (at != 0 && n == at) {
+        atomic_store_explicit(&fail_at, 0, memory_order_relaxed);
+        return 1;
+    }
+    return 0;
+}
+
+void *pc__malloc(size_t size) {
+    if (injected_failure())
+        return NULL;
+    return hooks.malloc_fn ? hooks.malloc_fn(size, hooks.ctx) : malloc(size);
+}
+
+void *pc__calloc(size_t n, size_t size) {
+    if (size && n > (size_t)-1 / size)
+        return NULL;
+    void *p = pc__malloc(n * size);
+    if (p)
+        memset(p, 0, n * size);
+    return p;
+}
+
+void *pc__realloc(void *ptr, size_t size) {
+    if (injected_failure())
+        return NULL;
+    return hooks.realloc_fn ? hooks.realloc_fn(ptr, size, hooks.ctx) : realloc(ptr, size);
+}
+
+void pc__free(void *ptr) {
+    if (!ptr)
+        return;
+    if (hooks.free_fn)
+        hooks.free_fn(ptr, hooks.ctx);
+    else
+        free(ptr);
+}
+
+char *pc__strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = pc__malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}

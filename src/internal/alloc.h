@@ -1,0 +1,14 @@
+/* Internal allocation: every allocation of the library goes through the
+ * hooks of pyconc/base.h, so tests can make any one of them fail. */
+#ifndef PC_INTERNAL_ALLOC_H
+#define PC_INTERNAL_ALLOC_H
+
+#include <stddef.h>
+
+void *pc__malloc(size_t size);
+void *pc__calloc(size_t n, size_t size);
+void *pc__realloc(void *ptr, size_t size);
+void pc__free(void *ptr);
+char *pc__strdup(const char *s);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * The waiter and the thread parker.  See waiter.h for the protocol.
+ *
+ * Thread parker.  A parked thread polls w->state for a bounded number of
+ * rounds (a wake-up across CPUs costs tens of microseconds on a virtual
+ * machine; a short poll often sees the wake-up first and saves both the
+ * sleep and the waker's futex_wake), then announces SPINNING -> SLEEPING
+ * with a CAS and sleeps on the futex.  The waker exchanges the state to
+ * WOKEN and calls futex_wake only if it saw SLEEPING, so a wake-up that
+ * arrives during the poll costs no system call.  The exchange is release
+ * and the waiter's loads are acquire: whatever the waker wrote before it
+ * (w->result, w->data, the primitive's state) is visible to the waiter.
+ *
+ * Rejected: one futex word per thread (a "parker" in TLS) shared by all
+ * waits.  It saves nothing (the waiter is on the stack anyway) and needs a
+ * token protocol against stale wake-ups from earlier waits; a futex word in
+ * each waiter cannot receive a stale wake-up.
+ */
+#include "waiter.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+_Thread_local const pc__parker *pc__tls_parker;
+_Thread_local void *pc__tls_parker_ctx;
+
+static _Thread_local char tls_identity;
+
+uintptr_t pc__self_id(void) {
+    if (pc__tls_parker_ctx)
+        return (uintptr_t)pc__tls_parker_ctx;
+    return (uintptr_t)&tls_identity;
+}
+
+int pc__spin_limit(void) {
+    static _Atomic int limit = -1;
+    int l = atomic_load_explicit(&limit, memory_order_relaxed);
+    if (l < 0) {
+        l = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 200 : 0;
+        atomic_store_explicit(&limit, l, memory_order_relaxed);
+    }
+    return l;
+}
+
+void pc__guard_lock_slow(pc__guard *g) {
+    int spins = pc__spin_limit();
+    for (int i = 0; i < spins; i++) {
+        pc__cpu_relax();
+        uint32_t free_ = 0;
+        if (atomic_load_explicit(g, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(g, &free_, 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return;
+    }
+    /* acquire; pairs with the release exchange in pc__guard_unlock() */
+    while (atomic_exchange_explicit(g, 2, memory_order_acquire) != 0)
+        pc__futex_wait(g, 2, PC__NO_DEADLINE);
+}
+
+void pc__waitq_push(pc__waitq *q, pc__waiter *w) {
+    w->next = 0;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    w->queued = true;
+}
+
+void pc__waitq_remove(pc__waitq *q, pc__waiter *w) {
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    w->next = w->prev = 0;
+    w->queued = false;
+}
+
+pc__waiter *pc__waitq_pop(pc__waitq *q) {
+    pc__waiter *w = q->head;
+    if (w)
+        pc__waitq_remove(q, w);
+    return w;
+}
+
+/* Block until WOKEN or the deadline; the poll then the futex. */
+static int thread_park(pc__waiter *w, int64_t deadline) {
+    if (deadline != PC__NO_DEADLINE && pc__mono_ns() >= deadline)
+        return atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN ? 0
+                                                                                     : -ETIMEDOUT;
+    int spins = pc__spin_limit();
+    for (int i = 0; i < spins; i++) {
+        /* acquire; pairs with the release exchange in thread_wake() */
+        if (atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN)
+            return 0;
+        pc__cpu_relax();
+    }
+    uint32_t seen = PC__W_SPINNING;
+    /* acquire (on failure: the state may be WOKEN); pairs as above.  It may
+     * also be SLEEPING already, when a timed-out wait parks again. */
+    if (!atomic_compare_exchange_strong_explicit(&w->state, &seen, PC__W_SLEEPING,
+                                                 memory_order_acquire, memory_order_acquire) &&
+        seen == PC__W_WOKEN)
+        return 0;
+    for (;;) {
+        int r = pc__futex_wait(&w->state, PC__W_SLEEPING, deadline);
+        /* acquire; pairs with the release exchange in thread_wake() */
+        if (atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN)
+            return 0;
+        if (r == -ETIMEDOUT)
+            return -ETIMEDOUT;
+    }
+}
+
+static void thread_wake(pc__waiter *w) {
+    /* release; pairs with the acquire loads in thread_park() */
+    if (atomic_exchange_explicit(&w->state, PC__W_WOKEN, memory_order_release) ==
+        PC__W_SLEEPING)
+        pc__futex_wake(&w->state, 1); /* w may be gone already: the address is only a key */
+}
+
+const pc__parker pc__thread_parker = {thread_park, thread_wake};
+
+int pc__wait(pc__guard *g, pc__waitq *q, pc__waiter *w, int64_t deadline) {
+    pc__guard_unlock(g);
+    int r = w->parker->park(w, deadline);
+    if (r == 0)
+        return 0;
+    pc__guard_lock(g);
+    if (w->queued) {
+        pc__waitq_remove(q, w);
+        pc__guard_unlock(g);
+        return r;
+    }
+    pc__guard_unlock(g);
+    /* A waker dequeued w before we could: its wake-up is committed and
+     * wins.  Wait for it to land, without a deadline: it is imminent. */
+    while (w->parker->park(w, PC__NO_DEADLINE) != 0) {
+    }
+    return 0;
+}
