@@ -1,7 +1,7 @@
 /* pc_atomic_long: the fix for the seed's `num += n; num -= n` race. */
 #include <limits.h>
 
-#include "helpers.h"
+#include "sync-helpers.h"
 
 Test(atomic, operations) {
     pc_atomic_long a = PC_ATOMIC_LONG_INIT(5);

@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <math.h>
 
-#include "probe.h"
+#include "sync-helpers.h"
 
 Test(event, flag) {
     pc_event *e;

@@ -3,7 +3,7 @@
 #include <limits.h>
 #include <math.h>
 
-#include "probe.h"
+#include "sync-helpers.h"
 
 Test(rlock, recursion_counts_and_ownership) {
     pc_rlock r = PC_RLOCK_INIT;
