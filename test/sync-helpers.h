@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +29,13 @@ static inline void expect_child_aborts(void (*fn)(void *), void *arg) {
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "child status %#x", status);
+}
+
+/* How long a stress test runs: PC_TORTURE_SECONDS if set (long runs are
+ * opt-in, as for test-lock-torture), else `dflt`. */
+static inline double torture_seconds(double dflt) {
+    const char *e = getenv("PC_TORTURE_SECONDS");
+    return e && atof(e) > 0 ? atof(e) : dflt;
 }
 
 /*

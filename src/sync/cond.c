@@ -59,6 +59,7 @@ int pc_cond_new(pc_cond **c, pc_lock *lock, pc_rlock *rlock) {
 void pc_cond_free(pc_cond *c) {
     if (!c)
         return;
+    /* Unguarded: a waiter racing with free is the very error checked. */
     if (c->waiters.head) {
         fputs("pyconc: pc_cond_free of a condition with waiters\n", stderr);
         abort();

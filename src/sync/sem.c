@@ -84,6 +84,7 @@ int pc_sem_new_bounded(pc_sem **s, long value) {
 void pc_sem_free(pc_sem *s) {
     if (!s)
         return;
+    /* Unguarded: a waiter racing with free is the very error checked. */
     if (s->waiters.head) {
         fputs("pyconc: pc_sem_free of a semaphore with waiters\n", stderr);
         abort();
