@@ -1,5 +1,5 @@
 /* Helpers of the sync tests: the park probe, a check that a call aborts,
- * and the LeakSanitizer suppression Criterion's runner needs. */
+ * and the stress duration. */
 #ifndef PC_TEST_SYNC_HELPERS_H
 #define PC_TEST_SYNC_HELPERS_H
 
@@ -36,17 +36,6 @@ static inline void expect_child_aborts(void (*fn)(void *), void *arg) {
 static inline double torture_seconds(double dflt) {
     const char *e = getenv("PC_TORTURE_SECONDS");
     return e && atof(e) > 0 ? atof(e) : dflt;
-}
-
-/*
- * LeakSanitizer: Criterion 2.4's runner (its BoxFort timeout watchdog)
- * leaks one 48-byte timeout request now and then when it runs tests two at
- * a time (--jobs 2): the leak is in the runner's parent process, allocated
- * by bxfi_push_timeout(), and shows without any pyconc code on the stack.
- */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void) {
-    return "leak:libcriterion.so\n";
 }
 
 #endif
