@@ -402,17 +402,32 @@ Test(thread, create_failure_is_eagain, .timeout = 10) {
     pc_thread_free(t);
 }
 
-/* pthread_create failure: the RLIMIT_NPROC route. */
+/* pthread_create failure: the RLIMIT_NPROC route; a failed start leaves
+ * the thread unstarted, so it can be started once the limit is lifted. */
 Test(thread, create_failure_by_rlimit, .timeout = 10) {
     /* root ignores RLIMIT_NPROC: become nobody (this process is the test's own) */
     if (geteuid() == 0)
         cr_assert_eq(setresuid(65534, 65534, 65534), 0);
-    struct rlimit rl = {0, 0};
+    struct rlimit old, rl;
+    cr_assert_eq(getrlimit(RLIMIT_NPROC, &old), 0);
+    rl = (struct rlimit){0, old.rlim_max};
     cr_assert_eq(setrlimit(RLIMIT_NPROC, &rl), 0);
+    struct hold h;
+    hold_init(&h);
     pc_thread *t;
-    expect_rc(pc_thread_new(&t, noop, NULL, NULL), 0);
+    expect_rc(pc_thread_new(&t, held_target, &h, NULL), 0);
     expect_rc(pc_thread_start(t), -EAGAIN);
+    cr_assert(!pc_thread_is_alive(t));
+    cr_assert_eq(pc_thread_ident(t), 0);
+    cr_assert_eq(pc_thread_active_count(), 1);
+    cr_assert_eq(setrlimit(RLIMIT_NPROC, &old), 0);
+    expect_rc(pc_thread_start(t), 0);
+    expect_rc(pc_event_wait(h.in, 10.0), 0);
+    pc_event_set(h.go);
+    expect_rc(pc_thread_join(t, 10.0), 0);
+    cr_assert_eq(pc_thread_result(t), &h);
     pc_thread_free(t);
+    hold_fini(&h);
 }
 
 Test(thread, alloc_failure_walk, .timeout = 10) {
