@@ -42,6 +42,8 @@ int pc_thread_set_name(pc_thread *t, const char *name) {
     if (atomic_load_explicit(&r->state, memory_order_acquire) != PC__T_RUNNING)
         return 0;
     pc__guard_lock(&r->guard);
+    /* relaxed: under the guard, which orders them against thread_entry() and
+     * pc__thread_finish() (both write under it) */
     unsigned long id = atomic_load_explicit(&r->ident, memory_order_relaxed);
     if (atomic_load_explicit(&r->state, memory_order_relaxed) == PC__T_RUNNING && id)
         pc__rec_set_os_name((pthread_t)id, r->name);
@@ -78,6 +80,8 @@ int pc_thread_set_daemon(pc_thread *t, bool daemon) {
     if (!t || !t->_rec)
         return -EINVAL;
     pc__thread_rec *r = t->_rec;
+    /* relaxed: a racing start is the caller's race (docs/thread.md); a start
+     * that went before is ordered by the caller's own program order */
     if (r->kind == PC__K_MAIN || r->kind == PC__K_DUMMY ||
         atomic_load_explicit(&r->state, memory_order_relaxed) != PC__T_NEW)
         return -EBUSY;

@@ -49,6 +49,7 @@ static void on_thread_exit(void *p) {
 static void module_init(void) {
     exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
     pc__rec_init_static(&main_rec, PC__K_MAIN, "MainThread");
+    /* relaxed: pthread_once orders module_init() before every use */
     atomic_store_explicit(&main_rec.native_id, (long)getpid(), memory_order_relaxed);
     if (gettid() == getpid()) {
         atomic_store_explicit(&main_rec.ident, (unsigned long)pthread_self(), memory_order_relaxed);
@@ -99,6 +100,8 @@ static pc_thread *become_dummy(void) {
     pc__thread_rec *r = &tls_dummy;
     pc__rec_init_static(r, PC__K_DUMMY, NULL);
     r->daemon = true; /* as Python's _DummyThread */
+    /* relaxed: written once by this thread; others read a snapshot, after
+     * the registry guard published the record */
     atomic_store_explicit(&r->ident, (unsigned long)pthread_self(), memory_order_relaxed);
     atomic_store_explicit(&r->native_id, (long)gettid(), memory_order_relaxed);
     pc__tls_self = r->obj;

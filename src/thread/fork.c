@@ -34,6 +34,7 @@ static void fork_parent(void) {
     pc__registry_unlock();
 }
 
+/* Relaxed throughout: the child has one thread, nothing to order with. */
 static void reset_sync(pc__thread_rec *r) {
     atomic_store_explicit(&r->guard, 0, memory_order_relaxed);
     r->joiners.head = r->joiners.tail = NULL;

@@ -28,6 +28,7 @@ int pc__rec_join(pc__thread_rec *r, int64_t deadline) {
     if (st == PC__T_NEW)
         return -ESRCH;
     pc__guard_lock(&r->guard);
+    /* acquire: as above (the guard orders it too) */
     st = atomic_load_explicit(&r->state, memory_order_acquire);
     if (st == PC__T_FINISHED || st == PC__T_NEW) {
         pc__guard_unlock(&r->guard);

@@ -63,10 +63,11 @@ enum pc__thread_kind {
 
 struct pc__thread_rec {
     _Atomic long refs;           /* atomic; see the ownership list above */
-    _Atomic int state;           /* PC__T_*; written under guard, read anywhere */
+    _Atomic int state;           /* PC__T_*; NEW->STARTING by a CAS in start,
+                                    every later step under guard; read anywhere */
     int kind;                    /* PC__K_*; fixed at creation */
-    pc_thread *obj;              /* the object; fixed at creation, but see fork.c */
-    pc_thread fobj;              /* the object of a PC__K_FUNC / DUMMY record */
+    pc_thread *obj;              /* the object; fixed at creation */
+    pc_thread fobj;              /* the object of a FUNC, MAIN or DUMMY record */
     char name[PC__NAME_MAX + 1]; /* unguarded: renaming races readers (doc'd) */
     bool daemon;                 /* written only while NEW (owner), read after start */
     size_t stack_size;           /* fixed at creation */

@@ -60,9 +60,10 @@ void pc__registry_remove(pc__thread_rec *r) {
     r->registered = false;
 }
 
-/* In a fork child: the prepare handler's hold on the guard belongs to a
- * process that no longer has it; the list itself is intact. */
+/* In a fork child: release the hold the prepare handler took, without a
+ * futex wake (nobody else exists to wake); the list itself is intact. */
 void pc__registry_reset_after_fork(void) {
+    /* relaxed: the child has one thread */
     atomic_store_explicit(&reg_guard, 0, memory_order_relaxed);
 }
 

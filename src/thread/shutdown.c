@@ -25,6 +25,7 @@ static pc__thread_rec *next_to_join(const pc__thread_rec *self) {
     pc__thread_rec *found = NULL;
     pc__registry_lock();
     for (pc__thread_rec *r = pc__registry_head(); r && !found; r = r->next) {
+        /* relaxed: FINISHED is written under the registry guard we hold */
         if ((r->kind == PC__K_CLASS || r->kind == PC__K_FUNC) && !r->daemon && r != self &&
             atomic_load_explicit(&r->state, memory_order_relaxed) != PC__T_FINISHED)
             found = r;

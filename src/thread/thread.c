@@ -108,6 +108,7 @@ void pc__thread_finish(pc__thread_rec *r) {
     pc__registry_lock();
     pc__registry_remove(r);
     pc__guard_lock(&r->guard);
+    /* relaxed: published by the release store of FINISHED below */
     atomic_store_explicit(&r->native_id, -1, memory_order_relaxed);
     /* release; pairs with the acquire state loads in join.c and attr.c */
     atomic_store_explicit(&r->state, PC__T_FINISHED, memory_order_release);
@@ -158,6 +159,7 @@ static void wait_started(pc__thread_rec *r) {
     if (!still_starting(r))
         return;
     pc__guard_lock(&r->guard);
+    /* relaxed: RUNNING is stored under the guard, whose acquire orders it */
     if (atomic_load_explicit(&r->state, memory_order_relaxed) != PC__T_STARTING) {
         pc__guard_unlock(&r->guard);
         return;
@@ -174,6 +176,8 @@ static int start_failed(pc__thread_rec *r, int err) {
     pc__registry_lock();
     pc__registry_remove(r);
     pc__guard_lock(&r->guard);
+    /* relaxed: joiners re-read it under this guard; the owner's next start
+     * is ordered by its own program order */
     atomic_store_explicit(&r->state, PC__T_NEW, memory_order_relaxed);
     pc__waiter *chain = take_all(&r->joiners, -ESRCH);
     pc__guard_unlock(&r->guard);
