@@ -36,7 +36,7 @@
 #include "rec.h"
 
 /* How long a starter spins for its thread to come up before it parks. */
-#define START_SPIN_NS 100000
+#define START_SPIN_NS 30000
 
 static void run_target(pc_thread *t) {
     t->_rec->result = t->_target(t->_arg);
