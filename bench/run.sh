@@ -2,8 +2,9 @@
 # Build the benchmark programs and run bench/spec.tsv beside the peers.
 #   bench/run.sh BUILD_DIR      (make bench calls it with build-bench)
 # Environment: BENCH_RUNS (runs per command, default 5), BENCH_FILTER (a
-# regular expression on the benchmark name), BENCH_TIME (seconds one timed
-# loop aims at, default 0.3), BENCH_TIMEOUT (seconds per run, default 120).
+# regular expression on the benchmark name), BENCH_PASSES (measured passes
+# in a run, default 3), BENCH_TIME (seconds a timed pass aims at, default
+# 0.25), BENCH_TIMEOUT (seconds per run, default 120).
 # See docs/bench.md.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +31,7 @@ fi
 # The command that produced the table, for its header.
 how="bench/run.sh $build"
 [ -n "${MAKELEVEL:-}" ] && how="make bench"
-for v in BENCH_RUNS BENCH_FILTER BENCH_TIME; do
+for v in BENCH_RUNS BENCH_FILTER BENCH_PASSES BENCH_TIME; do
     eval "val=\${$v:-}"
     [ -n "$val" ] && how="$v='$val' $how"
 done

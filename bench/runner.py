@@ -199,11 +199,21 @@ def machine_note():
             f"{PYTHON} {py or '?'}, GLib {glib or '?'}")
 
 
-def write_table(path, rows, results, runs, cmds, command_line):
+def loadavg():
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def write_table(path, rows, results, runs, cmds, command_line, loads):
     out = []
     out.append("# pyconc benchmarks\n")
     out.append(f"Command: `{command_line}`  ")
     out.append(f"Date: {time.strftime('%Y-%m-%d %H:%M %Z')}; {machine_note()}.  ")
+    out.append(f"Load average (1 min) before / after the runs: {loads[0]:.2f} / {loads[1]:.2f} "
+               "(figures taken on a busy machine are not comparable with quiet ones).  ")
     out.append(f"Each figure is the median of {runs} runs, interleaved with its peers' runs. "
                "Ratio = pyconc figure / peer figure: for times (ns, us) lower is better and "
                "the target is a ceiling (<=); for rates (items/s) higher is better and the "
@@ -303,6 +313,10 @@ def main():
                 cmds[text] = Command(text, a.build, failed)
 
     started = time.monotonic()
+    load_before = loadavg()
+    if load_before > (os.cpu_count() or 1) / 2:
+        print(f"runner.py: warning: load average {load_before:.2f} on {os.cpu_count()} CPUs: "
+              "other work will disturb the figures", file=sys.stderr)
     for rnd in range(a.runs):
         order = list(cmds.values())
         random.Random(rnd).shuffle(order)
@@ -320,7 +334,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     results = [evaluate(r, cmds) for r in rows]
     text = write_table(os.path.join(a.out, "table.md"), rows, results, a.runs, cmds,
-                       a.command_line)
+                       a.command_line, (load_before, loadavg()))
     write_raw(os.path.join(a.out, "raw.tsv"), cmds)
     err = plot(a.out, rows, results, a.runs)
     print(text)

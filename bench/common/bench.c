@@ -24,8 +24,24 @@ int64_t bench_now_ns(void) {
 
 double bench_target_s(void) {
     const char *s = getenv("BENCH_TIME");
-    double t = s ? strtod(s, NULL) : 0.3;
-    return t > 0 ? t : 0.3;
+    double t = s ? strtod(s, NULL) : 0.25;
+    return t > 0 ? t : 0.25;
+}
+
+int bench_passes(void) {
+    const char *s = getenv("BENCH_PASSES");
+    long p = s ? strtol(s, NULL, 10) : 3;
+    return p < 1 ? 1 : p > 99 ? 99 : (int)p;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 void bench_metric(const char *name, double value, const char *unit) {
@@ -133,8 +149,13 @@ double bench_per_op(bench_loop_fn run, void *arg, long *n_out) {
         s = run(n, arg);
     }
     n = (long)(n * target / s) + 1;
-    s = run(n, arg);
+    double per[99];
+    int passes = bench_passes();
+    for (int i = 0; i < passes; i++) {
+        per[i] = run(n, arg) / (double)n;
+        printf("# pass %d: %.4g ns/op\n", i + 1, per[i] * 1e9);
+    }
     if (n_out)
         *n_out = n;
-    return s / n;
+    return bench_median(per, passes);
 }

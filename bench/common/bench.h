@@ -23,8 +23,16 @@
 /* Nanoseconds on CLOCK_MONOTONIC. */
 int64_t bench_now_ns(void);
 
-/* Seconds one measurement should last: $BENCH_TIME, default 0.3. */
+/* Seconds one measurement should last: $BENCH_TIME, default 0.25. */
 double bench_target_s(void);
+
+/* Measured passes per run, of which a program reports the median:
+ * $BENCH_PASSES, default 3.  One slow pass (the shared machine ran
+ * something else) then does not make the run's figure. */
+int bench_passes(void);
+
+/* The median of n values (sorts them). */
+double bench_median(double *v, int n);
 
 /* Print one figure: "name value unit". */
 void bench_metric(const char *name, double value, const char *unit);
@@ -55,8 +63,9 @@ void bench_go_multithreaded(void);
 /*
  * Time a loop.  run(n, arg) performs n operations and returns the seconds
  * they took.  bench_per_op warms up with growing n until one call lasts a
- * tenth of bench_target_s(), then measures once with n scaled to last about
- * bench_target_s().  Returns seconds per operation; *n_out gets that n.
+ * tenth of bench_target_s(), then makes bench_passes() calls with n scaled
+ * to last about bench_target_s() each.  Returns the median seconds per
+ * operation; *n_out gets that n.
  */
 typedef double (*bench_loop_fn)(long n, void *arg);
 double bench_per_op(bench_loop_fn run, void *arg, long *n_out);

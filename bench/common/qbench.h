@@ -17,8 +17,9 @@
  * sum what they get: a lost or doubled item fails the run.  With one
  * producer and one consumer the order is checked too (FIFO).
  *
- * A warm-up pass of N/10 items runs first, on the same queue.  Output:
- * "items", "seconds", "items_per_s", "ns_per_item".
+ * A warm-up pass of N/10 items runs first, then bench_passes() measured
+ * passes, all on the same queue.  Output, of the median pass: "items",
+ * "seconds", "items_per_s", "ns_per_item".
  */
 #ifndef PC_BENCH_QBENCH_H
 #define PC_BENCH_QBENCH_H
