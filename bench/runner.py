@@ -269,9 +269,12 @@ def plot(out_dir, rows, results, runs):
             ratio = f'{r["ratio"]:.6g}' if ran else "1"
             goal = row.goal if row.goal is not None else "NaN"
             f.write(f'{n} {ratio} {goal} {color} "{label}" {int(ran)}\n')
-    if all(r["ratio"] is None for r in results):
-        return "no row has a ratio: no plot"
     png = os.path.join(out_dir, "ratios.png")
+    if os.path.exists(png):
+        os.remove(png)  # never leave an earlier run's plot beside this table
+    if all(r["ratio"] is None for r in results):
+        os.remove(data)
+        return "no row has a ratio: no plot"
     setup = (f"datafile='{data}'; outfile='{png}'; runs={runs}; rows={n}")
     p = subprocess.run(["gnuplot", "-e", setup, os.path.join(BENCH_DIR, "ratios.gp")],
                        capture_output=True, text=True)
