@@ -275,7 +275,10 @@ def plot(out_dir, rows, results, runs):
     if all(r["ratio"] is None for r in results):
         os.remove(data)
         return "no row has a ratio: no plot"
-    setup = (f"datafile='{data}'; outfile='{png}'; runs={runs}; rows={n}")
+    ys = [r["ratio"] for r in results if r["ratio"] is not None]
+    ys += [row.goal for row in rows if row.goal is not None] + [1.0]
+    setup = (f"datafile='{data}'; outfile='{png}'; runs={runs}; rows={n}; "
+             f"ymin={min(ys) / 3:.6g}; ymax={max(ys) * 3:.6g}")
     p = subprocess.run(["gnuplot", "-e", setup, os.path.join(BENCH_DIR, "ratios.gp")],
                        capture_output=True, text=True)
     if p.returncode != 0:
