@@ -1,0 +1,52 @@
+/*
+ * The queue module's insides.  pc_queue (queue.c) is one blocking and
+ * bookkeeping layer over one of four storages, each a small set of
+ * non-blocking operations:
+ *
+ *   ring.c      bounded FIFO (Queue with 0 < maxsize <= PC__RING_MAX): a
+ *               lock-free array ring, one sequence number per slot
+ *   segment.c   unbounded FIFO (Queue, SimpleQueue, big maxsize): a
+ *               lock-free list of fixed arrays
+ *   lifo.c      LifoQueue: an array stack under a guard
+ *   priority.c  PriorityQueue: a binary heap under a guard
+ *
+ * Storages other than the ring are unbounded; queue.c bounds them with an
+ * admission counter.
+ */
+#ifndef PC_QUEUE_INTERNAL_H
+#define PC_QUEUE_INTERNAL_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+
+#include "../internal/waiter.h"
+#include "pyconc/queue.h"
+
+/* The largest maxsize kept in a ring (its slots are allocated up front).
+ * The smallest is 2: with one slot, "holds the item of position p"
+ * (seq == p + 1) reads the same as "free for position p + 1". */
+#define PC__RING_MAX (1L << 16)
+
+typedef struct pc__queue_ops {
+    /* Store an item.  0, -EAGAIN when full (ring only), -ENOMEM. */
+    int (*try_put)(void *store, void *item);
+    /* Take the next item.  0 or -EAGAIN when empty. */
+    int (*try_get)(void *store, void **item);
+    /* Items inside now (approximate while others work). */
+    long (*size)(const void *store);
+    /* Items ever stored: what task_done is checked against. */
+    unsigned long (*puts)(const void *store);
+    /* Free the storage; the items left inside are the caller's business
+     * (queue.c drains them first). */
+    void (*destroy)(void *store);
+} pc__queue_ops;
+
+extern const pc__queue_ops pc__ring_ops, pc__segment_ops, pc__lifo_ops, pc__priority_ops;
+
+/* Constructors: 0 or -ENOMEM. */
+int pc__ring_new(void **store, long capacity);
+int pc__segment_new(void **store);
+int pc__lifo_new(void **store);
+int pc__priority_new(void **store, pc_queue_cmp_fn cmp, void *arg);
+
+#endif

@@ -1,0 +1,392 @@
+/*
+ * pc_queue: the queue module's API, blocking and bookkeeping, over one of
+ * the storages of queue-internal.h.
+ *
+ * Blocking.  A getter that finds the storage empty (after a short bounded
+ * spin) queues a waiter on `getters` and bumps `getters_waiting`, then
+ * tries the storage once more before it parks.  A putter, after storing an
+ * item, issues a seq_cst fence and reads `getters_waiting`; only when it is
+ * nonzero does it take the guard and wake one getter.  The two fences
+ * (wake_one() and block_on()) form a Dekker pair: either the getter's
+ * re-check sees the item, or the putter sees the getter registered.  So
+ * the common case costs the putter one fence and one load, and no lock.
+ * Putters waiting for room in a bounded queue mirror this with `putters`.
+ *
+ * A woken getter is not handed an item; it retries, and may lose the item
+ * to a getter that never slept (that one took it: nothing is lost) and
+ * park again.  Every successful put wakes at most one getter; a waiter that
+ * was woken but ends for another reason (an error) passes its wake-up on.
+ *
+ * Bounding.  A ring is bounded by itself.  The other storages are
+ * unbounded; `admitted` (a CAS loop that never exceeds maxsize) bounds
+ * them, released by each get.
+ *
+ * task_done/join.  Unfinished tasks = the storage's count of puts minus
+ * `done`.  task_done CASes `done` forward, refusing to pass the puts; when
+ * it catches up it wakes the joiners (the same fence/counter pairing with
+ * `joiners_waiting`).  Keeping two monotonic counters instead of one
+ * up-and-down "unfinished" counter lets a put touch nothing shared with
+ * task_done.
+ *
+ * Lock order: q->guard, then (inside the lifo/priority storages) their own
+ * guard; the storages never call back into queue.c.
+ *
+ * Rejected: one mutex and two condition variables, as Python's queue.py
+ * and GLib's GAsyncQueue do.  Simple, but every put and get then moves
+ * the mutex between CPUs; see ring.c.
+ */
+#include <errno.h>
+#include <stdalign.h>
+
+#include "../internal/alloc.h"
+#include "queue-internal.h"
+
+struct pc_queue {
+    const pc__queue_ops *ops;    /* immutable */
+    void *store;                 /* immutable */
+    pc_queue_kind kind;          /* immutable */
+    long maxsize;                /* immutable: 0 for unbounded */
+    bool admit;                  /* immutable: bounded by `admitted` */
+    pc_queue_discard_fn discard; /* immutable */
+    void *discard_arg;           /* immutable */
+
+    /* Read by every put/get, written only by sleepers: a read-mostly line. */
+    alignas(64) _Atomic uint32_t getters_waiting; /* hint: >= queued getters */
+    _Atomic uint32_t putters_waiting;             /* hint: >= queued putters */
+    _Atomic uint32_t joiners_waiting;             /* hint: >= queued joiners */
+    _Atomic uint32_t shut;                        /* OPEN, SHUT or SHUT_IMMEDIATE */
+
+    alignas(64) pc__guard guard;
+    pc__waitq getters, putters, joiners; /* guarded by guard */
+
+    alignas(64) _Atomic long admitted;      /* items admitted (admit only) */
+    alignas(64) _Atomic unsigned long done; /* task_done calls counted */
+};
+
+enum { OPEN = 0, SHUT = 1, SHUT_IMMEDIATE = 2 };
+
+static void discard_all(pc_queue *q);
+
+/* ---------------------------------------------------------------- waking */
+
+/* Wake one waiter of wq if the hint says there may be one.  The fence
+ * pairs with the one in block_on(). */
+static void wake_one(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(waiting, memory_order_relaxed) == 0)
+        return;
+    pc__guard_lock(&q->guard);
+    pc__waiter *w = pc__waitq_pop(wq);
+    if (w)
+        atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
+    pc__guard_unlock(&q->guard);
+    if (w)
+        pc__waiter_wake(w);
+}
+
+static void wake_all(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting) {
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(waiting, memory_order_relaxed) == 0)
+        return;
+    pc__guard_lock(&q->guard);
+    pc__waiter *chain = wq->head;
+    uint32_t n = 0;
+    for (pc__waiter *w = chain; w; w = w->next, n++)
+        w->queued = false;
+    wq->head = wq->tail = NULL;
+    atomic_fetch_sub_explicit(waiting, n, memory_order_relaxed);
+    pc__guard_unlock(&q->guard);
+    pc__waiter_wake_chain(chain);
+}
+
+/* ------------------------------------------------------- single attempts */
+
+static bool admit_one(pc_queue *q) {
+    long n = atomic_load_explicit(&q->admitted, memory_order_relaxed);
+    do {
+        if (n >= q->maxsize)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&q->admitted, &n, n + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return true;
+}
+
+static void unadmit_one(pc_queue *q) {
+    atomic_fetch_sub_explicit(&q->admitted, 1, memory_order_relaxed);
+    wake_one(q, &q->putters, &q->putters_waiting);
+}
+
+/* 0, -EAGAIN (full), -EPIPE, -ENOMEM. */
+static int put_once(pc_queue *q, void *item) {
+    if (atomic_load_explicit(&q->shut, memory_order_relaxed))
+        return -EPIPE;
+    if (q->admit && !admit_one(q))
+        return -EAGAIN;
+    int r = q->ops->try_put(q->store, item);
+    if (r) {
+        if (q->admit)
+            unadmit_one(q);
+        return r;
+    }
+    wake_one(q, &q->getters, &q->getters_waiting);
+    /* A put that raced with an immediate shutdown: the fence in wake_one()
+     * pairs with the seq_cst store in pc_queue_shutdown(), so either the
+     * shutdown's drain saw our item or we see the flag and drain it. */
+    if (__builtin_expect(atomic_load_explicit(&q->shut, memory_order_relaxed) == SHUT_IMMEDIATE, 0))
+        discard_all(q);
+    return 0;
+}
+
+/* 0 or -EAGAIN (empty). */
+static int get_once(pc_queue *q, void **item) {
+    int r = q->ops->try_get(q->store, item);
+    if (r)
+        return r;
+    if (q->admit)
+        unadmit_one(q);
+    else if (q->maxsize > 0)
+        wake_one(q, &q->putters, &q->putters_waiting);
+    return 0;
+}
+
+static int put_attempt(pc_queue *q, void *arg) {
+    return put_once(q, *(void **)arg);
+}
+
+static int get_attempt(pc_queue *q, void *arg) {
+    int r = get_once(q, arg);
+    if (r == -EAGAIN && atomic_load_explicit(&q->shut, memory_order_relaxed))
+        return -EPIPE;
+    return r;
+}
+
+static int join_attempt(pc_queue *q, void *arg) {
+    (void)arg;
+    unsigned long done = atomic_load_explicit(&q->done, memory_order_acquire);
+    return done >= q->ops->puts(q->store) ? 0 : -EAGAIN;
+}
+
+/* ------------------------------------------------------------- blocking */
+
+typedef int (*attempt_fn)(pc_queue *q, void *arg);
+
+/*
+ * Park on wq until attempt() stops answering -EAGAIN or the deadline
+ * passes.  Registers first, re-checks, then parks: see the design note.
+ */
+static int block_on(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting, attempt_fn attempt,
+                    void *arg, int64_t deadline) {
+    for (;;) {
+        pc__waiter w;
+        pc__waiter_init(&w);
+        pc__guard_lock(&q->guard);
+        pc__waitq_push(wq, &w);
+        atomic_fetch_add_explicit(waiting, 1, memory_order_relaxed);
+        pc__guard_unlock(&q->guard);
+        atomic_thread_fence(memory_order_seq_cst); /* pairs with wake_one()/wake_all() */
+        int r = attempt(q, arg);
+        pc__guard_lock(&q->guard);
+        /* Park; or, when the re-check settled it, withdraw (deadline 0). */
+        int parked = pc__wait(&q->guard, wq, &w, r == -EAGAIN ? deadline : 0);
+        if (parked != 0) /* we removed ourselves; a waker would have counted us down */
+            atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
+        if (r != -EAGAIN) {
+            if (parked == 0 && r != 0)
+                wake_one(q, wq, waiting); /* pass on a wake-up we will not use */
+            return r;
+        }
+        if (parked != 0) {
+            r = attempt(q, arg); /* a last look at the deadline */
+            return r == -EAGAIN ? parked : r;
+        }
+    }
+}
+
+/* Spin a little before sleeping: a wake-up costs far more than this. */
+static int spin_then_block(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting,
+                           attempt_fn attempt, void *arg, double timeout) {
+    int64_t deadline;
+    if (pc__deadline(timeout, &deadline))
+        return -EINVAL;
+    int r = attempt(q, arg);
+    if (r != -EAGAIN)
+        return r;
+    if (timeout == 0)
+        return -ETIMEDOUT;
+    for (int i = pc__spin_limit(); i > 0; i--) {
+        pc__cpu_relax();
+        if ((r = attempt(q, arg)) != -EAGAIN)
+            return r;
+    }
+    return block_on(q, wq, waiting, attempt, arg, deadline);
+}
+
+/* ------------------------------------------------------------------ API */
+
+int pc_queue_new(pc_queue **out, const pc_queue_opts *opts) {
+    static const pc_queue_opts defaults = {0};
+    if (!out)
+        return -EINVAL;
+    if (!opts)
+        opts = &defaults;
+    if ((unsigned)opts->kind > PC_QUEUE_SIMPLE || (opts->kind == PC_QUEUE_PRIORITY && !opts->cmp))
+        return -EINVAL;
+    pc_queue *q = pc__calloc(1, sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    q->kind = opts->kind;
+    q->maxsize = opts->kind == PC_QUEUE_SIMPLE || opts->maxsize < 0 ? 0 : opts->maxsize;
+    q->discard = opts->discard;
+    q->discard_arg = opts->discard_arg;
+    int r;
+    switch (q->kind) {
+    case PC_QUEUE_FIFO:
+    case PC_QUEUE_SIMPLE:
+        if (q->maxsize >= 2 && q->maxsize <= PC__RING_MAX) { /* see PC__RING_MAX */
+            q->ops = &pc__ring_ops;
+            r = pc__ring_new(&q->store, q->maxsize);
+        } else {
+            q->ops = &pc__segment_ops;
+            r = pc__segment_new(&q->store);
+        }
+        break;
+    case PC_QUEUE_LIFO:
+        q->ops = &pc__lifo_ops;
+        r = pc__lifo_new(&q->store);
+        break;
+    default:
+        q->ops = &pc__priority_ops;
+        r = pc__priority_new(&q->store, opts->cmp, opts->cmp_arg);
+        break;
+    }
+    if (r) {
+        pc__free(q);
+        return r;
+    }
+    q->admit = q->maxsize > 0 && q->ops != &pc__ring_ops;
+    *out = q;
+    return 0;
+}
+
+/* Remove every item left, to the discard callback; returns how many. */
+static unsigned long drain(pc_queue *q) {
+    unsigned long n = 0;
+    void *item;
+    while (get_once(q, &item) == 0) {
+        if (q->discard)
+            q->discard(item, q->discard_arg);
+        n++;
+    }
+    return n;
+}
+
+/* Immediate shutdown's drain: removed items count as done, as Python
+ * counts them, but `done` never passes the puts. */
+static void discard_all(pc_queue *q) {
+    unsigned long n = drain(q);
+    unsigned long puts = q->ops->puts(q->store);
+    unsigned long d = atomic_load_explicit(&q->done, memory_order_relaxed), nd;
+    do {
+        nd = d + n > puts ? puts : d + n;
+        if (nd < d)
+            nd = d;
+        /* release; pairs with the acquire load in join_attempt() */
+    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, nd, memory_order_release,
+                                                    memory_order_relaxed));
+    wake_all(q, &q->joiners, &q->joiners_waiting);
+}
+
+void pc_queue_free(pc_queue *q) {
+    if (!q)
+        return;
+    drain(q);
+    q->ops->destroy(q->store);
+    pc__free(q);
+}
+
+int pc_queue_put(pc_queue *q, void *item, double timeout) {
+    if (!q)
+        return -EINVAL;
+    return spin_then_block(q, &q->putters, &q->putters_waiting, put_attempt, &item, timeout);
+}
+
+int pc_queue_put_nowait(pc_queue *q, void *item) {
+    return q ? put_once(q, item) : -EINVAL;
+}
+
+int pc_queue_get(pc_queue *q, void **item, double timeout) {
+    if (!q || !item)
+        return -EINVAL;
+    return spin_then_block(q, &q->getters, &q->getters_waiting, get_attempt, item, timeout);
+}
+
+int pc_queue_get_nowait(pc_queue *q, void **item) {
+    if (!q || !item)
+        return -EINVAL;
+    int r = get_once(q, item);
+    if (r == -EAGAIN && atomic_load_explicit(&q->shut, memory_order_relaxed))
+        return -EPIPE;
+    return r;
+}
+
+long pc_queue_qsize(const pc_queue *q) {
+    return q ? q->ops->size(q->store) : -EINVAL;
+}
+
+bool pc_queue_empty(const pc_queue *q) {
+    return !q || q->ops->size(q->store) == 0;
+}
+
+bool pc_queue_full(const pc_queue *q) {
+    return q && q->maxsize > 0 && q->ops->size(q->store) >= q->maxsize;
+}
+
+long pc_queue_maxsize(const pc_queue *q) {
+    return q ? q->maxsize : -EINVAL;
+}
+
+int pc_queue_task_done(pc_queue *q) {
+    if (!q)
+        return -EINVAL;
+    if (q->kind == PC_QUEUE_SIMPLE)
+        return -ENOTSUP;
+    unsigned long puts = q->ops->puts(q->store);
+    unsigned long d = atomic_load_explicit(&q->done, memory_order_relaxed);
+    do {
+        if (d >= puts)
+            return -EOVERFLOW;
+        /* release; pairs with the acquire load in join_attempt() */
+    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, d + 1, memory_order_release,
+                                                    memory_order_relaxed));
+    if (d + 1 >= puts)
+        wake_all(q, &q->joiners, &q->joiners_waiting);
+    return 0;
+}
+
+int pc_queue_join(pc_queue *q, double timeout) {
+    if (!q)
+        return -EINVAL;
+    if (q->kind == PC_QUEUE_SIMPLE)
+        return -ENOTSUP;
+    return spin_then_block(q, &q->joiners, &q->joiners_waiting, join_attempt, NULL, timeout);
+}
+
+int pc_queue_shutdown(pc_queue *q, bool immediate) {
+    if (!q)
+        return -EINVAL;
+    if (immediate) {
+        atomic_store_explicit(&q->shut, SHUT_IMMEDIATE, memory_order_seq_cst);
+        discard_all(q);
+    } else {
+        uint32_t open = OPEN;
+        atomic_compare_exchange_strong_explicit(&q->shut, &open, SHUT, memory_order_seq_cst,
+                                                memory_order_seq_cst);
+    }
+    wake_all(q, &q->getters, &q->getters_waiting);
+    wake_all(q, &q->putters, &q->putters_waiting);
+    return 0;
+}
+
+bool pc_queue_is_shutdown(const pc_queue *q) {
+    return q && atomic_load_explicit(&((pc_queue *)q)->shut, memory_order_relaxed);
+}
