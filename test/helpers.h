@@ -7,6 +7,14 @@
 
 #include "pyconc.h"
 
+/* Tests that race on purpose (negative controls) are off under TSan,
+ * which would rightly report them. */
+#ifdef __SANITIZE_THREAD__
+#define PC_UNDER_TSAN 1
+#else
+#define PC_UNDER_TSAN 0
+#endif
+
 /* Assert that a pyconc call returned `want`, printing both codes' text. */
 #define expect_rc(call, want)                                                              \
     do {                                                                                   \

@@ -81,8 +81,10 @@ static segment *seg_alloc(segq *q) {
 }
 
 static void seg_release(segq *q, segment *s) {
-    /* release; pairs with the acquire exchange in seg_alloc() */
-    segment *old = atomic_exchange_explicit(&q->spare, s, memory_order_release);
+    /* acq_rel: release publishes `s` to seg_alloc()'s acquire exchange;
+     * acquire makes the previous owner's last writes to `old` happen
+     * before we free it (it was released by another seg_release()). */
+    segment *old = atomic_exchange_explicit(&q->spare, s, memory_order_acq_rel);
     pc__free(old);
 }
 
