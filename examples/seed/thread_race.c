@@ -68,28 +68,15 @@ static void change_num_atomic(long n) {
     pc_atomic_long_sub(&num_atomic, n);
 }
 
-/* Where both threads wait until both are ready (threading.Barrier(2)). */
-struct gate {
-    pc_atomic_long ready;
-    pc_event *go;
-};
-
-static void gate_pass(struct gate *g) {
-    if (pc_atomic_long_add(&g->ready, 1) == 2)
-        SEED_CHECK(pc_event_set(g->go));
-    else
-        SEED_CHECK(pc_event_wait(g->go, PC_FOREVER));
-}
-
 struct run_args {
     void (*change_num)(long n);
     long n;
-    struct gate *gate;
+    pc_barrier *ready; /* see race() */
 };
 
 static void *run(void *arg) {
     struct run_args *a = arg;
-    gate_pass(a->gate);
+    SEED_CHECK(pc_barrier_wait(a->ready, PC_FOREVER)); /* returns 0 or 1: both are here */
     for (long i = 0; i < iterations; i++)
         a->change_num(a->n);
     return NULL;
@@ -97,15 +84,15 @@ static void *run(void *arg) {
 
 /*
  * main() of the seed: two threads, n=5 and n=6, started then joined.
- * One addition: each loop starts once both threads are ready.  Starting a
- * thread can take a millisecond or more (more on a virtual machine), long
- * enough for thread1 to finish its whole loop before thread2 begins, and
- * then nothing races.
+ * One addition: each loop starts once both threads are ready, at a
+ * barrier.  Starting a thread can take a millisecond or more (more on a
+ * virtual machine), long enough for thread1 to finish its whole loop
+ * before thread2 begins, and then nothing races.
  */
 static void race(void (*change_num)(long n)) {
-    struct gate gate = {PC_ATOMIC_LONG_INIT(0), NULL};
-    SEED_CHECK(pc_event_new(&gate.go));
-    struct run_args a1 = {change_num, 5, &gate}, a2 = {change_num, 6, &gate};
+    pc_barrier *ready; /* threading.Barrier(2) */
+    SEED_CHECK(pc_barrier_new(&ready, 2, NULL, NULL));
+    struct run_args a1 = {change_num, 5, ready}, a2 = {change_num, 6, ready};
     pc_thread *thread1, *thread2;
     SEED_CHECK(pc_thread_new(&thread1, run, &a1, NULL));
     SEED_CHECK(pc_thread_new(&thread2, run, &a2, NULL));
@@ -115,7 +102,7 @@ static void race(void (*change_num)(long n)) {
     SEED_CHECK(pc_thread_join(thread2, PC_FOREVER));
     pc_thread_free(thread1);
     pc_thread_free(thread2);
-    pc_event_free(gate.go);
+    pc_barrier_free(ready);
 }
 
 int main(int argc, char **argv) {
