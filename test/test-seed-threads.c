@@ -102,12 +102,12 @@ static long num_on(const struct output *o, int i) {
 Test(seed_threads, race_loses_updates_lock_and_atomic_do_not, .timeout = 120) {
     struct output o;
     run_example(&o, "0", "thread_race");
-    int last_racy = find_last(&o, "(a) no lock, attempt");
+    int last_racy = find_last(&o, "(a) no lock:");
     cr_assert_geq(last_racy, 0, "no unprotected run in:\n%s", o.text);
     cr_assert_neq(num_on(&o, last_racy), 0, "no update lost:\n%s", o.text);
-    /* Every attempt before the last one ended at 0, or it would have stopped. */
-    for (int i = find(&o, "(a) no lock", 0); i < last_racy; i++)
-        cr_assert_eq(num_on(&o, i), 0);
+    /* Every run before the last one ended at 0, or it would have stopped. */
+    for (int i = find(&o, "(a) no lock:", 0); i < last_racy; i++)
+        cr_assert_eq(num_on(&o, i), 0, "%s", o.text);
     cr_assert_eq(num_on(&o, find(&o, "(b) with a pc_lock", 0)), 0, "%s", o.text);
     cr_assert_eq(num_on(&o, find(&o, "(c) with a pc_atomic_long", 0)), 0, "%s", o.text);
     cr_assert_not_null(strstr(o.text, "CPython 3.11"), "no explanation:\n%s", o.text);
@@ -117,11 +117,14 @@ Test(seed_threads, race_loses_updates_lock_and_atomic_do_not, .timeout = 120) {
 Test(seed_threads, race_iterations_argument) {
     struct output o;
     run_example(&o, "0", "thread_race 1000");
-    cr_assert_geq(find(&o, "two threads each call change_num 1000 times", 0), 0, "%s", o.text);
+    int first = find(&o, "(a) no lock:", 0);
+    cr_assert_geq(first, 0, "%s", o.text);
+    cr_assert_not_null(strstr(o.line[first], "(1000 calls each)"), "%s", o.text);
+    cr_assert_not_null(strstr(o.line[find(&o, "(b)", 0)], "(1000 calls each)"), "%s", o.text);
     free_output(&o);
 
     char cmd[512];
-    const char *bad[] = {"0", "-5", "12x"};
+    const char *bad[] = {"0", "-5", "12x", "1000000001", "99999999999999999999"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(cmd, sizeof cmd, "'%s'/thread_race %s 2>/dev/null", PC_SEED_BIN_DIR, bad[i]);
         run_cmd(&o, "0", cmd);

@@ -33,9 +33,10 @@
 #include "seed.h"
 
 #define DEFAULT_ITERATIONS 1000000L
-#define MAX_ATTEMPTS 50
-
-static long iterations = DEFAULT_ITERATIONS;
+#define MAX_ITERATIONS 1000000000L
+#define MAX_SECONDS 5.0 /* how long to race again before giving up, */
+#define MAX_RUNS 100    /* or how many times */
+#define MAX_GROWTH 16   /* the longest retry runs 16 times the iterations */
 
 /* (a) unprotected: load and store are separate steps.  The relaxed accesses
  * pair with nothing on purpose: this is the race the example shows.  The
@@ -71,13 +72,14 @@ static void change_num_atomic(long n) {
 struct run_args {
     void (*change_num)(long n);
     long n;
+    long calls;
     pc_barrier *ready; /* see race() */
 };
 
 static void *run(void *arg) {
     struct run_args *a = arg;
     SEED_CHECK(pc_barrier_wait(a->ready, PC_FOREVER)); /* returns 0 or 1: both are here */
-    for (long i = 0; i < iterations; i++)
+    for (long i = 0; i < a->calls; i++)
         a->change_num(a->n);
     return NULL;
 }
@@ -89,10 +91,10 @@ static void *run(void *arg) {
  * virtual machine), long enough for thread1 to finish its whole loop
  * before thread2 begins, and then nothing races.
  */
-static void race(void (*change_num)(long n)) {
+static void race(void (*change_num)(long n), long calls) {
     pc_barrier *ready; /* threading.Barrier(2) */
     SEED_CHECK(pc_barrier_new(&ready, 2, NULL, NULL));
-    struct run_args a1 = {change_num, 5, ready}, a2 = {change_num, 6, ready};
+    struct run_args a1 = {change_num, 5, calls, ready}, a2 = {change_num, 6, calls, ready};
     pc_thread *thread1, *thread2;
     SEED_CHECK(pc_thread_new(&thread1, run, &a1, NULL));
     SEED_CHECK(pc_thread_new(&thread2, run, &a2, NULL));
@@ -107,36 +109,44 @@ static void race(void (*change_num)(long n)) {
 
 int main(int argc, char **argv) {
     seed_init();
+    long iterations = DEFAULT_ITERATIONS;
     if (argc > 1) {
         char *end;
         iterations = strtol(argv[1], &end, 10);
-        if (*end || iterations <= 0) {
-            fprintf(stderr, "usage: %s [ITERATIONS > 0]\n", argv[0]);
+        if (*end || iterations <= 0 || iterations > MAX_ITERATIONS) {
+            fprintf(stderr, "usage: %s [ITERATIONS, 1 to %ld]\n", argv[0], MAX_ITERATIONS);
             return 2;
         }
     }
-    printf("two threads each call change_num %ld times, with n=5 and n=6\n", iterations);
+    printf("two threads call change_num, with n=5 and n=6\n");
 
-    /* The result differs from run to run, as the seed says.  A run can still
-     * end at 0: the threads may rarely collide (on a busy machine they take
-     * turns on the cores), and lost updates of +n and -n can cancel out.  So
-     * race again until an update is lost. */
-    long racy = 0;
-    for (int attempt = 1; attempt <= MAX_ATTEMPTS && racy == 0; attempt++) {
+    /*
+     * The result differs from run to run, as the seed says.  A run can still
+     * end at 0: on a busy machine the two threads take turns on one core,
+     * and they meet only where one is preempted between its load and its
+     * store; lost updates of +n and -n can also cancel out.  So race again,
+     * each time longer, until an update is lost.
+     */
+    long racy = 0, calls = iterations;
+    double start = pc_now();
+    for (int runs = 0; racy == 0 && runs < MAX_RUNS && pc_now() - start < MAX_SECONDS; runs++) {
         atomic_store(&num, 0);
-        race(change_num_racy);
+        race(change_num_racy, calls);
         racy = atomic_load(&num);
-        printf("(a) no lock, attempt %d:   num = %ld\n", attempt, racy);
+        printf("(a) no lock:               num = %ld   (%ld calls each)\n", racy, calls);
+        if (calls <= iterations * (MAX_GROWTH / 2))
+            calls *= 2;
     }
     if (racy != 0)
         printf("    updates were lost: a thread stored num between the other's load and store\n");
     else
-        printf("    no update was lost in %d runs: the threads never overlapped\n", MAX_ATTEMPTS);
+        printf("    no update was lost: the threads never overlapped\n");
 
-    race(change_num_locked);
-    printf("(b) with a pc_lock:        num = %ld\n", num_locked);
-    race(change_num_atomic);
-    printf("(c) with a pc_atomic_long: num = %ld\n", pc_atomic_long_load(&num_atomic));
+    race(change_num_locked, iterations);
+    printf("(b) with a pc_lock:        num = %ld   (%ld calls each)\n", num_locked, iterations);
+    race(change_num_atomic, iterations);
+    printf("(c) with a pc_atomic_long: num = %ld   (%ld calls each)\n",
+           pc_atomic_long_load(&num_atomic), iterations);
 
     printf("\nThe seed's own Python code prints 0 on CPython 3.11, every time: the GIL\n"
            "only changes hands when the eval breaker runs, and 3.11 runs it only around\n"

@@ -12,7 +12,7 @@ example() {
     name=$1 question=$2 translation=$3
     shift 3
     printf '\n======================================================================\n'
-    printf 'Q: %s\n   %s\n\n$ %s %s\n' "$question" "$translation" "$name" "$*"
+    printf 'Q: %s\n   %s\n\n$ %s\n' "$question" "$translation" "$name${*:+ $*}"
     if [ ! -x "$bin/$name" ]; then
         echo "tour: $bin/$name is missing (build first: make demo)" >&2
         exit 1
