@@ -1,5 +1,42 @@
 #!/bin/sh
-# The seed tour: runs every example of the seed under its question.
+# The seed tour: runs every example of the seed under its question, in the
+# seed's order.  Add an example with one `example` line below.
+#   tour.sh BUILD_DIR/examples/seed
+# PYCONC_SEED_SCALE scales the seed's sleeps (default: examples/seed/seed.h).
 set -eu
 bin=${1:?usage: tour.sh BUILD_DIR/examples/seed}
-echo "pyconc seed tour (examples in $bin)"
+start=$(date +%s)
+
+# example NAME QUESTION TRANSLATION [ARGS...]
+example() {
+    name=$1 question=$2 translation=$3
+    shift 3
+    printf '\n======================================================================\n'
+    printf 'Q: %s\n   %s\n\n$ %s\n' "$question" "$translation" "$name${*:+ $*}"
+    if [ ! -x "$bin/$name" ]; then
+        echo "tour: $bin/$name is missing (build first: make demo)" >&2
+        exit 1
+    fi
+    "$bin/$name" "$@"
+}
+
+echo "pyconc seed tour: the Python examples of the seed, in C"
+
+example thread_race \
+    "那么有GIL锁了是否线程就是一定安全了？" \
+    "So with the GIL, are threads always safe?"
+
+example thread_basics \
+    "Python中如何使用多线程的基本操作？" \
+    "How are the basic thread operations used in Python?"
+
+example thread_lock \
+    "多个线程一起对某个数据修改，可能会出现不可预料的结果，为了确保数据的正确性，需要多个进程同步的。如何使用threading中的Lock进行进程同步。" \
+    "When several threads modify the same data the result is unpredictable; to keep the data correct they must be synchronized. How is threading's Lock used for that?"
+
+example thread_queue \
+    "如何使用线程优先级队列来实现进程间的同步？" \
+    "How is a thread priority queue used to synchronize processes? (The answer uses a plain queue.Queue between threads.)"
+
+printf '\n======================================================================\n'
+echo "tour done in $(($(date +%s) - start)) s"
