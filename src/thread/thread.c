@@ -147,17 +147,29 @@ static bool still_starting(pc__thread_rec *r) {
     return atomic_load_explicit(&r->state, memory_order_acquire) == PC__T_STARTING;
 }
 
+/* The start spin adapts as the waiter's poll does (waiter.c): it doubles,
+ * up to START_SPIN_NS, when it saw the thread come up, and halves, down to
+ * START_SPIN_MIN_NS, when the starter had to park anyway.  On a loaded
+ * machine a fixed 30 us spin mostly delayed the new thread. */
+#define START_SPIN_MIN_NS 1000
+static _Thread_local int64_t tls_start_spin_ns = START_SPIN_NS;
+
 static void wait_started(pc__thread_rec *r) {
     if (pc__spin_limit() > 0) {
-        int64_t until = pc__mono_ns() + START_SPIN_NS;
+        int64_t until = pc__mono_ns() + tls_start_spin_ns;
         for (unsigned i = 1; still_starting(r); i++) {
             pc__cpu_relax();
             if (i % 64 == 0 && pc__mono_ns() >= until)
                 break;
         }
+        bool caught = !still_starting(r);
+        int64_t next = caught ? tls_start_spin_ns * 2 : tls_start_spin_ns / 2;
+        tls_start_spin_ns = next > START_SPIN_NS       ? START_SPIN_NS
+                            : next < START_SPIN_MIN_NS ? START_SPIN_MIN_NS
+                                                       : next;
+        if (caught)
+            return;
     }
-    if (!still_starting(r))
-        return;
     pc__guard_lock(&r->guard);
     /* relaxed: RUNNING is stored under the guard, whose acquire orders it */
     if (atomic_load_explicit(&r->state, memory_order_relaxed) != PC__T_STARTING) {
