@@ -112,6 +112,19 @@ static void poll_feedback(bool caught) {
     tls_poll_budget = b < POLL_FLOOR ? (limit ? POLL_FLOOR : 0) : b > limit ? limit : b;
 }
 
+pc__waiter *pc__waitq_take_all(pc__waitq *q, int result, unsigned *n) {
+    pc__waiter *chain = q->head;
+    unsigned count = 0;
+    for (pc__waiter *w = chain; w; w = w->next, count++) {
+        w->queued = false;
+        w->result = result;
+    }
+    q->head = q->tail = 0;
+    if (n)
+        *n = count;
+    return chain;
+}
+
 /* Block until WOKEN or the deadline; the poll then the futex. */
 static int thread_park(pc__waiter *w, int64_t deadline) {
     if (deadline != PC__NO_DEADLINE && pc__mono_ns() >= deadline)

@@ -89,6 +89,9 @@ static inline bool pc__waitq_empty(const pc__waitq *q) { return q->head == 0; }
 void pc__waitq_push(pc__waitq *q, pc__waiter *w);
 pc__waiter *pc__waitq_pop(pc__waitq *q);
 void pc__waitq_remove(pc__waitq *q, pc__waiter *w);
+/* Dequeue every waiter, giving each `result`; returns the chain (linked
+ * through ->next, for pc__waiter_wake_chain) and its length in *n (if n). */
+pc__waiter *pc__waitq_take_all(pc__waitq *q, int result, unsigned *n);
 
 /*
  * Park `w`, which the caller queued on `q` while holding `g`.  Drops `g`.

@@ -44,10 +44,7 @@ int pc_event_set(pc_event *e) {
     pc__guard_lock(&e->guard);
     /* release; pairs with the acquire loads in pc_event_wait()/is_set() */
     atomic_store_explicit(&e->flag, 1, memory_order_release);
-    pc__waiter *chain = e->waiters.head;
-    e->waiters.head = e->waiters.tail = NULL;
-    for (pc__waiter *w = chain; w; w = w->next)
-        w->queued = false;
+    pc__waiter *chain = pc__waitq_take_all(&e->waiters, 0, NULL);
     pc__guard_unlock(&e->guard);
     pc__waiter_wake_chain(chain);
     return 0;

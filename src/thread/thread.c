@@ -92,17 +92,6 @@ void pc_thread_free(pc_thread *t) {
         pc__rec_release(t->_rec);
 }
 
-/* Pop a whole wait queue, giving each waiter `result`.  Guard held. */
-static pc__waiter *take_all(pc__waitq *q, int result) {
-    pc__waiter *chain = q->head;
-    q->head = q->tail = NULL;
-    for (pc__waiter *w = chain; w; w = w->next) {
-        w->queued = false;
-        w->result = result;
-    }
-    return chain;
-}
-
 void pc__thread_finish(pc__thread_rec *r) {
     pc__tls_self = NULL;
     pc__registry_lock();
@@ -112,7 +101,7 @@ void pc__thread_finish(pc__thread_rec *r) {
     atomic_store_explicit(&r->native_id, -1, memory_order_relaxed);
     /* release; pairs with the acquire state loads in join.c and attr.c */
     atomic_store_explicit(&r->state, PC__T_FINISHED, memory_order_release);
-    pc__waiter *chain = take_all(&r->joiners, 0);
+    pc__waiter *chain = pc__waitq_take_all(&r->joiners, 0, NULL);
     pc__guard_unlock(&r->guard);
     pc__registry_unlock();
     pc__waiter_wake_chain(chain);
@@ -132,7 +121,7 @@ static void *thread_entry(void *arg) {
     pc__guard_lock(&r->guard);
     /* release; pairs with the acquire loads in wait_started() and attr.c */
     atomic_store_explicit(&r->state, PC__T_RUNNING, memory_order_release);
-    pc__waiter *chain = take_all(&r->starters, 0);
+    pc__waiter *chain = pc__waitq_take_all(&r->starters, 0, NULL);
     pc__guard_unlock(&r->guard);
     pc__waiter_wake_chain(chain);
 
@@ -191,7 +180,7 @@ static int start_failed(pc__thread_rec *r, int err) {
     /* relaxed: joiners re-read it under this guard; the owner's next start
      * is ordered by its own program order */
     atomic_store_explicit(&r->state, PC__T_NEW, memory_order_relaxed);
-    pc__waiter *chain = take_all(&r->joiners, -ESRCH);
+    pc__waiter *chain = pc__waitq_take_all(&r->joiners, -ESRCH, NULL);
     pc__guard_unlock(&r->guard);
     pc__registry_unlock();
     pc__waiter_wake_chain(chain);
