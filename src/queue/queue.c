@@ -15,7 +15,10 @@
  * A woken getter is not handed an item; it retries, and may lose the item
  * to a getter that never slept (that one took it: nothing is lost) and
  * park again.  Every successful put wakes at most one getter; a waiter that
- * was woken but ends for another reason (an error) passes its wake-up on.
+ * was woken but did not need it (its own re-check, made while it was
+ * still queued, already settled the call: an item, an error) passes the
+ * wake-up on.  Each wake-up announces one item or one free place, and one
+ * that dies with a waiter that did not use it strands that item.
  *
  * Bounding.  A ring is bounded by itself.  The other storages are
  * unbounded; `admitted` (a CAS loop that never exceeds maxsize) bounds
@@ -191,8 +194,13 @@ static int block_on(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting, attem
         if (parked != 0) /* we removed ourselves; a waker would have counted us down */
             atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
         if (r != -EAGAIN) {
-            if (parked == 0 && r != 0)
-                wake_one(q, wq, waiting); /* pass on a wake-up we will not use */
+            /* A waker dequeued us although the re-check settled the call.
+             * Pass its wake-up on, whatever r is: a re-check that
+             * succeeded took an earlier item (or room), not the one this
+             * wake-up announces, and the waiter queued behind us would
+             * sleep beside it.  At worst the woken one re-checks in vain. */
+            if (parked == 0)
+                wake_one(q, wq, waiting);
             return r;
         }
         if (parked != 0) {
