@@ -31,6 +31,16 @@
  * up-and-down "unfinished" counter lets a put touch nothing shared with
  * task_done.
  *
+ * Shutdown.  The storage's close() decides which puts get in (see
+ * queue-internal.h): a put either claimed its place before it, and then
+ * getters (or an immediate shutdown's drain) take its item, or it fails
+ * with -EPIPE.  A getter hears "shut down and drained" from the storage,
+ * in one look.  The `shut` flag only spares a put the storage's work.
+ * Rejected: deciding both from the flag, as a put that checked it and then
+ * stored, and a get that found the storage empty and then read it: a put
+ * could check, a shutdown and a get slip in, then the put land and report
+ * success with its item behind every drainer (test-queue-shutdown.c).
+ *
  * Lock order: q->guard, then (inside the lifo/priority storages) their own
  * guard; the storages never call back into queue.c.
  *
@@ -57,7 +67,7 @@ struct pc_queue {
     alignas(64) _Atomic uint32_t getters_waiting; /* hint: >= queued getters */
     _Atomic uint32_t putters_waiting;             /* hint: >= queued putters */
     _Atomic uint32_t joiners_waiting;             /* hint: >= queued joiners */
-    _Atomic uint32_t shut;                        /* OPEN, SHUT or SHUT_IMMEDIATE */
+    _Atomic uint32_t shut; /* OPEN, SHUT or SHUT_IMMEDIATE: a shortcut; close() decides */
 
     alignas(64) pc__guard guard;
     pc__waitq getters, putters, joiners; /* guarded by guard */
@@ -67,8 +77,6 @@ struct pc_queue {
 };
 
 enum { OPEN = 0, SHUT = 1, SHUT_IMMEDIATE = 2 };
-
-static void discard_all(pc_queue *q);
 
 /* ---------------------------------------------------------------- waking */
 
@@ -121,6 +129,7 @@ static void unadmit_one(pc_queue *q) {
 
 /* 0, -EAGAIN (full), -EPIPE, -ENOMEM. */
 static int put_once(pc_queue *q, void *item) {
+    /* A shortcut only: the storage's close() is what refuses a put. */
     if (atomic_load_explicit(&q->shut, memory_order_relaxed))
         return -EPIPE;
     if (q->admit && !admit_one(q))
@@ -132,15 +141,10 @@ static int put_once(pc_queue *q, void *item) {
         return r;
     }
     wake_one(q, &q->getters, &q->getters_waiting);
-    /* A put that raced with an immediate shutdown: the fence in wake_one()
-     * pairs with the seq_cst store in pc_queue_shutdown(), so either the
-     * shutdown's drain saw our item or we see the flag and drain it. */
-    if (__builtin_expect(atomic_load_explicit(&q->shut, memory_order_relaxed) == SHUT_IMMEDIATE, 0))
-        discard_all(q);
     return 0;
 }
 
-/* 0 or -EAGAIN (empty). */
+/* 0, -EAGAIN (empty), -EPIPE (empty and shut down). */
 static int get_once(pc_queue *q, void **item) {
     int r = q->ops->try_get(q->store, item);
     if (r)
@@ -157,10 +161,7 @@ static int put_attempt(pc_queue *q, void *arg) {
 }
 
 static int get_attempt(pc_queue *q, void *arg) {
-    int r = get_once(q, arg);
-    if (r == -EAGAIN && atomic_load_explicit(&q->shut, memory_order_relaxed))
-        return -EPIPE;
-    return r;
+    return get_once(q, arg);
 }
 
 static int join_attempt(pc_queue *q, void *arg) {
@@ -331,10 +332,7 @@ int pc_queue_get(pc_queue *q, void **item, double timeout) {
 int pc_queue_get_nowait(pc_queue *q, void **item) {
     if (!q || !item)
         return -EINVAL;
-    int r = get_once(q, item);
-    if (r == -EAGAIN && atomic_load_explicit(&q->shut, memory_order_relaxed))
-        return -EPIPE;
-    return r;
+    return get_once(q, item);
 }
 
 long pc_queue_qsize(const pc_queue *q) {
@@ -383,13 +381,15 @@ int pc_queue_shutdown(pc_queue *q, bool immediate) {
     if (!q)
         return -EINVAL;
     if (immediate) {
-        atomic_store_explicit(&q->shut, SHUT_IMMEDIATE, memory_order_seq_cst);
-        discard_all(q);
+        atomic_store_explicit(&q->shut, SHUT_IMMEDIATE, memory_order_relaxed);
     } else {
         uint32_t open = OPEN;
-        atomic_compare_exchange_strong_explicit(&q->shut, &open, SHUT, memory_order_seq_cst,
-                                                memory_order_seq_cst);
+        atomic_compare_exchange_strong_explicit(&q->shut, &open, SHUT, memory_order_relaxed,
+                                                memory_order_relaxed);
     }
+    q->ops->close(q->store);
+    if (immediate)
+        discard_all(q); /* every put that got in before close(), none after */
     wake_all(q, &q->getters, &q->getters_waiting);
     wake_all(q, &q->putters, &q->putters_waiting);
     return 0;
