@@ -293,15 +293,17 @@ static unsigned long drain(pc_queue *q) {
  * counts them, but `done` never passes the puts. */
 static void discard_all(pc_queue *q) {
     unsigned long n = drain(q);
-    unsigned long puts = q->ops->puts(q->store);
-    unsigned long d = atomic_load_explicit(&q->done, memory_order_relaxed), nd;
+    /* done before puts, as in pc_queue_task_done(); acquire, pairs with
+     * the release of the CAS below and of the one there */
+    unsigned long d = atomic_load_explicit(&q->done, memory_order_acquire), nd;
     do {
+        unsigned long puts = q->ops->puts(q->store);
         nd = d + n > puts ? puts : d + n;
         if (nd < d)
             nd = d;
         /* release; pairs with the acquire load in join_attempt() */
-    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, nd, memory_order_release,
-                                                    memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, nd, memory_order_acq_rel,
+                                                    memory_order_acquire));
     wake_all(q, &q->joiners, &q->joiners_waiting);
 }
 
@@ -356,14 +358,24 @@ int pc_queue_task_done(pc_queue *q) {
         return -EINVAL;
     if (q->kind == PC_QUEUE_SIMPLE)
         return -ENOTSUP;
-    unsigned long puts = q->ops->puts(q->store);
-    unsigned long d = atomic_load_explicit(&q->done, memory_order_relaxed);
-    do {
+    /*
+     * done first, then puts.  Every task counted in `done` is a get of an
+     * item put before it, and the acquire makes those puts visible to the
+     * puts() read after it, so our own task never looks like one too many.
+     * Read the other way round, workers' task_done calls landing between
+     * the two reads let `done` overtake a stale puts: a false -EOVERFLOW.
+     * acquire; pairs with the release of the CAS below and in discard_all().
+     */
+    unsigned long d = atomic_load_explicit(&q->done, memory_order_acquire), puts;
+    for (;;) {
+        puts = q->ops->puts(q->store);
         if (d >= puts)
             return -EOVERFLOW;
-        /* release; pairs with the acquire load in join_attempt() */
-    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, d + 1, memory_order_release,
-                                                    memory_order_relaxed));
+        /* release; pairs with the acquire load in join_attempt() and above */
+        if (atomic_compare_exchange_weak_explicit(&q->done, &d, d + 1, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            break;
+    }
     if (d + 1 >= puts)
         wake_all(q, &q->joiners, &q->joiners_waiting);
     return 0;
