@@ -15,7 +15,7 @@
  * Run fn(arg) in a forked child and assert that it aborts (SIGABRT): for
  * programmer errors the library refuses to survive.  The child has only
  * the forking thread, but a copy of every object, waiters queued included.
- * (Criterion's .signal option would do, but the TSan build's stand-in
+ * (Criterion's .signal option would do, but the sanitizer builds' stand-in
  * runner lacks it.)
  */
 static inline void expect_child_aborts(void (*fn)(void *), void *arg) {

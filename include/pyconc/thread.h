@@ -76,20 +76,24 @@ PC_EXTERN int pc_thread_new(pc_thread **t, pc_thread_fn target, void *arg,
                             const pc_thread_opts *opts);
 /* Free a thread made by pc_thread_new.  A thread still running goes on and
  * its state is released when it finishes (it can no longer be joined).
- * free(NULL) is a no-op. */
+ * free(NULL) is a no-op, and so is freeing an object not made by
+ * pc_thread_new (use pc_thread_destroy for those). */
 PC_EXTERN void pc_thread_free(pc_thread *t);
 
 /*
- * Start the thread.  0; -EALREADY when it was started before (Python:
- * "threads can only be started once"); -EAGAIN when the system has no
- * resources for another thread; -ENOMEM; -EINVAL.  Thread-safe.
+ * Start the thread; returns once it runs, so its ident and native id are
+ * valid.  0; -EALREADY when it was started before (Python: "threads can
+ * only be started once"), and for the main thread's or a dummy's object;
+ * -EAGAIN when the system has no resources for another thread; -ENOMEM;
+ * -EINVAL (NULL, or a stack_size below PTHREAD_STACK_MIN).  Thread-safe.
  */
 PC_EXTERN int pc_thread_start(pc_thread *t);
 
 /*
  * Wait for the thread to finish.  0 once it has (at once if it already
  * has, as often as you like); -ETIMEDOUT; -EDEADLK when a thread joins
- * itself; -ESRCH when the thread was never started; -EINVAL.
+ * itself; -ESRCH when the thread was never started; -EINVAL (NULL, NaN
+ * timeout, or a dummy thread's object, which cannot be joined).
  * Thread-safe; a coroutine parks instead of blocking its thread.
  */
 PC_EXTERN int pc_thread_join(pc_thread *t, double timeout);
@@ -113,7 +117,9 @@ PC_EXTERN long pc_thread_native_id(const pc_thread *t);
 /* Started and not yet finished. */
 PC_EXTERN bool pc_thread_is_alive(const pc_thread *t);
 PC_EXTERN bool pc_thread_is_daemon(const pc_thread *t);
-/* 0, or -EBUSY once the thread is started (Python: RuntimeError). */
+/* 0, or -EBUSY once the thread is started (Python: RuntimeError).  Unlike
+ * Python, a new thread does not inherit its creator's daemon flag: it is
+ * whatever the options said (default false). */
 PC_EXTERN int pc_thread_set_daemon(pc_thread *t, bool daemon);
 
 /*
@@ -132,10 +138,12 @@ PC_EXTERN int pc_thread_active_count(void);
 
 /*
  * Python's exit-time wait: join every started non-daemon pyconc thread
- * (threads started meanwhile too) within `timeout`.  0 or -ETIMEDOUT.
+ * (threads started meanwhile too) within `timeout`.  0, -ETIMEDOUT,
+ * -EINVAL for a NaN timeout.
  */
 PC_EXTERN int pc_thread_shutdown(double timeout);
-/* When `on`, exit() runs pc_thread_shutdown(PC_FOREVER) first.  0. */
+/* When `on`, exit() runs pc_thread_shutdown(PC_FOREVER) first.  0, or
+ * -ENOMEM when atexit() has no room for the handler. */
 PC_EXTERN int pc_thread_wait_at_exit(bool on);
 
 /* ----------------------------------------------------------------- Timer */

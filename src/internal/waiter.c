@@ -89,18 +89,45 @@ pc__waiter *pc__waitq_pop(pc__waitq *q) {
     return w;
 }
 
+/*
+ * Adaptive polling.  Each thread keeps a poll budget: it doubles when a
+ * poll saw its wake-up (polling pays: the waker runs on another CPU and
+ * answers quickly), and halves when the thread had to sleep anyway (the
+ * poll was wasted, and on a loaded machine it even delays the waker by
+ * holding a CPU it needs).  A floor keeps probing, so the budget can grow
+ * back when polling starts paying again.
+ */
+enum { POLL_FLOOR = 16 };
+static _Thread_local int tls_poll_budget = -1;
+
+static int poll_budget(void) {
+    if (tls_poll_budget < 0)
+        tls_poll_budget = pc__spin_limit();
+    return tls_poll_budget;
+}
+
+static void poll_feedback(bool caught) {
+    int limit = pc__spin_limit();
+    int b = caught ? tls_poll_budget * 2 : tls_poll_budget / 2;
+    tls_poll_budget = b < POLL_FLOOR ? (limit ? POLL_FLOOR : 0) : b > limit ? limit : b;
+}
+
 /* Block until WOKEN or the deadline; the poll then the futex. */
 static int thread_park(pc__waiter *w, int64_t deadline) {
     if (deadline != PC__NO_DEADLINE && pc__mono_ns() >= deadline)
         return atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN ? 0
                                                                                      : -ETIMEDOUT;
-    int spins = pc__spin_limit();
+    int spins = poll_budget();
     for (int i = 0; i < spins; i++) {
         /* acquire; pairs with the release exchange in thread_wake() */
-        if (atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN)
+        if (atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN) {
+            poll_feedback(true);
             return 0;
+        }
         pc__cpu_relax();
     }
+    if (spins)
+        poll_feedback(false);
     uint32_t seen = PC__W_SPINNING;
     /* acquire (on failure: the state may be WOKEN); pairs as above.  It may
      * also be SLEEPING already, when a timed-out wait parks again. */

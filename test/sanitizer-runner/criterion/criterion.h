@@ -1,18 +1,21 @@
 /*
- * The TSan build's stand-in for Criterion's runner.
+ * The sanitizer builds' stand-in for Criterion's runner.
  *
  * Criterion cannot start under ThreadSanitizer: its runner maps an
  * "inheritable arena" that collides with TSan's fixed memory layout and
  * aborts ("Could not initialize inheritable arena", Criterion issue #274,
- * open since 2018).  The TSan build therefore compiles the same test files
+ * open since 2018).  Under ASan it starts, but it ignores a test process's
+ * exit status, so LeakSanitizer's report (exit status 23) would not fail a
+ * test.  The sanitizer builds therefore compile the same test files
  * against this header, which provides the subset of Criterion's API the
  * suite uses: Test(suite, name, .timeout, .init, .fini, .disabled), the
  * cr_assert family and cr_log_info.  Like Criterion it runs each test in a
  * process of its own (fork), kills it at its timeout, and prints one
- * summary line.  Every other build uses the real Criterion.
+ * summary line.  A test fails when its process exits nonzero, which is how both
+ * sanitizers report.  The plain build uses the real Criterion.
  */
-#ifndef PC_TSAN_RUNNER_CRITERION_H
-#define PC_TSAN_RUNNER_CRITERION_H
+#ifndef PC_SANITIZER_RUNNER_CRITERION_H
+#define PC_SANITIZER_RUNNER_CRITERION_H
 
 #include <stdbool.h>
 #include <stdio.h>
