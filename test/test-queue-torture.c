@@ -18,6 +18,8 @@
  * a waiter parked where no put can reach it.
  *
  * Each run lasts PC_TORTURE_SECONDS (default 0.2 s); long runs are opt-in.
+ * A test makes one run per configuration (11): keep PC_TORTURE_SECONDS
+ * under 20 for the tests' time limits.
  */
 #include <errno.h>
 #include <semaphore.h>
@@ -261,17 +263,17 @@ static void expect_clean(const struct config *c, enum ending ending) {
         cr_assert_eq(atomic_load(&r.discarded), 0);
 }
 
-Test(queue_torture, exactly_once_when_producers_stop, .timeout = 120) {
+Test(queue_torture, exactly_once_when_producers_stop, .timeout = 280) {
     for (size_t i = 0; i < N_CONFIGS; i++)
         expect_clean(&configs[i], PRODUCERS_STOP);
 }
 
-Test(queue_torture, exactly_once_across_a_racing_shutdown, .timeout = 120) {
+Test(queue_torture, exactly_once_across_a_racing_shutdown, .timeout = 280) {
     for (size_t i = 0; i < N_CONFIGS; i++)
         expect_clean(&configs[i], SHUTDOWN_RACES);
 }
 
-Test(queue_torture, exactly_once_across_a_racing_immediate_shutdown, .timeout = 120) {
+Test(queue_torture, exactly_once_across_a_racing_immediate_shutdown, .timeout = 280) {
     for (size_t i = 0; i < N_CONFIGS; i++)
         expect_clean(&configs[i], IMMEDIATE_RACES);
 }
@@ -389,7 +391,7 @@ static void rounds_start(struct rounds *s, pc_queue *q, pc_queue *feed, bool tas
     cr_assert_eq(sem_init(&s->done, 0, 0), 0);
 }
 
-Test(queue_torture, no_round_loses_a_wake_up, .timeout = 240) {
+Test(queue_torture, no_round_loses_a_wake_up, .timeout = 280) {
     for (size_t c = 0; c < N_CONFIGS; c++) {
         pc_queue *q;
         expect_rc(pc_queue_new(&q, &(pc_queue_opts){.kind = configs[c].kind,

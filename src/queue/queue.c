@@ -29,7 +29,10 @@
  * it catches up it wakes the joiners (the same fence/counter pairing with
  * `joiners_waiting`).  Keeping two monotonic counters instead of one
  * up-and-down "unfinished" counter lets a put touch nothing shared with
- * task_done.
+ * task_done.  Whoever compares them reads `done` first (acquire), then
+ * the puts: each task counted in `done` followed its item's put, so that
+ * read of the puts covers it (the other order let other workers' tasks
+ * slip in between and made a valid task_done fail).
  *
  * Shutdown.  The storage's close() decides which puts get in (see
  * queue-internal.h): a put either claimed its place before it, and then
