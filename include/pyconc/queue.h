@@ -19,8 +19,9 @@
  * Return codes of the blocking calls: 0; -EAGAIN from a _nowait form that
  * would block; -ETIMEDOUT when the timeout passed (a timeout of 0 included);
  * -EPIPE once the queue is shut down (a get still drains what is left
- * unless the shutdown was immediate); -EINVAL for a NULL queue or out
- * pointer or a NaN timeout.
+ * unless the shutdown was immediate); -ENOMEM from a put that needed
+ * memory (unbounded FIFO, LIFO and PRIORITY storage grows), the queue
+ * then unchanged; -EINVAL for a NULL queue or out pointer or a NaN timeout.
  *
  * All calls are thread-safe and coroutine-safe (a coroutine parks in its
  * loop instead of blocking its thread).  Across fork(): a queue is copied
@@ -100,7 +101,9 @@ PC_EXTERN int pc_queue_join(pc_queue *q, double timeout);
  * remaining items, then get -EPIPE.  Immediate: the remaining items are
  * removed (each to the discard callback), counted as done for join, and
  * every blocked getter wakes with -EPIPE.  Calling it again is harmless
- * (an immediate call after a plain one drains what is left).  0, -EINVAL.
+ * (an immediate call after a plain one drains what is left).  A put that
+ * races with it either fails with -EPIPE or is ordered before it (its item
+ * is then drained like the others).  0, -EINVAL.
  */
 PC_EXTERN int pc_queue_shutdown(pc_queue *q, bool immediate);
 PC_EXTERN bool pc_queue_is_shutdown(const pc_queue *q);

@@ -14,6 +14,7 @@ typedef struct lifo {
     void **items;       /* guarded by guard */
     size_t len, cap;    /* guarded by guard */
     unsigned long puts; /* guarded by guard */
+    bool closed;        /* guarded by guard */
 } lifo;
 
 int pc__lifo_new(void **store) {
@@ -27,6 +28,10 @@ int pc__lifo_new(void **store) {
 static int lifo_try_put(void *store, void *item) {
     lifo *s = store;
     pc__guard_lock(&s->guard);
+    if (s->closed) {
+        pc__guard_unlock(&s->guard);
+        return -EPIPE;
+    }
     if (s->len == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 16;
         void **items = pc__realloc(s->items, cap * sizeof *items);
@@ -47,12 +52,20 @@ static int lifo_try_get(void *store, void **item) {
     lifo *s = store;
     pc__guard_lock(&s->guard);
     if (s->len == 0) {
+        int r = s->closed ? -EPIPE : -EAGAIN;
         pc__guard_unlock(&s->guard);
-        return -EAGAIN;
+        return r;
     }
     *item = s->items[--s->len];
     pc__guard_unlock(&s->guard);
     return 0;
+}
+
+static void lifo_close(void *store) {
+    lifo *s = store;
+    pc__guard_lock(&s->guard);
+    s->closed = true;
+    pc__guard_unlock(&s->guard);
 }
 
 static long lifo_size(const void *store) {
@@ -77,4 +90,9 @@ static void lifo_destroy(void *store) {
     pc__free(s);
 }
 
-const pc__queue_ops pc__lifo_ops = {lifo_try_put, lifo_try_get, lifo_size, lifo_puts, lifo_destroy};
+const pc__queue_ops pc__lifo_ops = {.try_put = lifo_try_put,
+                                    .try_get = lifo_try_get,
+                                    .close = lifo_close,
+                                    .size = lifo_size,
+                                    .puts = lifo_puts,
+                                    .destroy = lifo_destroy};

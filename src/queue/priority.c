@@ -20,6 +20,7 @@ typedef struct heap {
     entry *e;            /* guarded by guard */
     size_t len, cap;     /* guarded by guard */
     unsigned long puts;  /* guarded by guard */
+    bool closed;         /* guarded by guard */
     pc_queue_cmp_fn cmp; /* immutable */
     void *arg;           /* immutable */
 } heap;
@@ -70,6 +71,10 @@ static void sift_down(heap *h, size_t i) {
 static int heap_try_put(void *store, void *item) {
     heap *h = store;
     pc__guard_lock(&h->guard);
+    if (h->closed) {
+        pc__guard_unlock(&h->guard);
+        return -EPIPE;
+    }
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
         entry *e = pc__realloc(h->e, cap * sizeof *e);
@@ -90,8 +95,9 @@ static int heap_try_get(void *store, void **item) {
     heap *h = store;
     pc__guard_lock(&h->guard);
     if (h->len == 0) {
+        int r = h->closed ? -EPIPE : -EAGAIN;
         pc__guard_unlock(&h->guard);
-        return -EAGAIN;
+        return r;
     }
     *item = h->e[0].item;
     h->e[0] = h->e[--h->len];
@@ -99,6 +105,13 @@ static int heap_try_get(void *store, void **item) {
         sift_down(h, 0);
     pc__guard_unlock(&h->guard);
     return 0;
+}
+
+static void heap_close(void *store) {
+    heap *h = store;
+    pc__guard_lock(&h->guard);
+    h->closed = true;
+    pc__guard_unlock(&h->guard);
 }
 
 static long heap_size(const void *store) {
@@ -123,5 +136,9 @@ static void heap_destroy(void *store) {
     pc__free(h);
 }
 
-const pc__queue_ops pc__priority_ops = {heap_try_put, heap_try_get, heap_size, heap_puts,
-                                        heap_destroy};
+const pc__queue_ops pc__priority_ops = {.try_put = heap_try_put,
+                                        .try_get = heap_try_get,
+                                        .close = heap_close,
+                                        .size = heap_size,
+                                        .puts = heap_puts,
+                                        .destroy = heap_destroy};

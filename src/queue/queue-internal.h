@@ -12,14 +12,28 @@
  *
  * Storages other than the ring are unbounded; queue.c bounds them with an
  * admission counter.
+ *
+ * Two promises every storage keeps, which the blocking layer relies on:
+ *  - try_get never answers "empty" while a put that has claimed its place
+ *    (and so will land) is unfinished, and try_put never answers "full"
+ *    while a get that claimed an item is: they wait for that step, a few
+ *    instructions away.  An answer "empty" that a later-landing item
+ *    contradicts would let a woken getter park again on a wake-up meant
+ *    for that item; see ring.c.
+ *  - close() orders every put against the shutdown in the storage itself:
+ *    a put either claimed its place before close() (and getters drain its
+ *    item) or fails with -EPIPE, and try_get answers -EPIPE ("closed and
+ *    drained") from one look at the storage.  See queue.c's note.
  */
 #ifndef PC_QUEUE_INTERNAL_H
 #define PC_QUEUE_INTERNAL_H
 
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 
 #include "../internal/waiter.h"
+#include "../platform/futex.h"
 #include "pyconc/queue.h"
 
 /* The largest maxsize kept in a ring (its slots are allocated up front).
@@ -28,10 +42,14 @@
 #define PC__RING_MAX (1L << 16)
 
 typedef struct pc__queue_ops {
-    /* Store an item.  0, -EAGAIN when full (ring only), -ENOMEM. */
+    /* Store an item.  0, -EAGAIN when full (ring only), -ENOMEM, -EPIPE
+     * after close(); on failure nothing changed. */
     int (*try_put)(void *store, void *item);
-    /* Take the next item.  0 or -EAGAIN when empty. */
+    /* Take the next item.  0, -EAGAIN when empty, -EPIPE when empty and
+     * closed. */
     int (*try_get)(void *store, void **item);
+    /* Refuse every later put.  Idempotent. */
+    void (*close)(void *store);
     /* Items inside now (approximate while others work). */
     long (*size)(const void *store);
     /* Items ever stored: what task_done is checked against. */
@@ -42,6 +60,15 @@ typedef struct pc__queue_ops {
 } pc__queue_ops;
 
 extern const pc__queue_ops pc__ring_ops, pc__segment_ops, pc__lifo_ops, pc__priority_ops;
+
+/* Wait a moment for another thread to finish a step it has committed to
+ * (the promises above): spin, then yield the processor. */
+static inline void pc__queue_backoff(unsigned *n) {
+    if (++*n < 64)
+        pc__cpu_relax();
+    else
+        sched_yield();
+}
 
 /* Constructors: 0 or -ENOMEM. */
 int pc__ring_new(void **store, long capacity);

@@ -15,7 +15,10 @@
  * A woken getter is not handed an item; it retries, and may lose the item
  * to a getter that never slept (that one took it: nothing is lost) and
  * park again.  Every successful put wakes at most one getter; a waiter that
- * was woken but ends for another reason (an error) passes its wake-up on.
+ * was woken but did not need it (its own re-check, made while it was
+ * still queued, already settled the call: an item, an error) passes the
+ * wake-up on.  Each wake-up announces one item or one free place, and one
+ * that dies with a waiter that did not use it strands that item.
  *
  * Bounding.  A ring is bounded by itself.  The other storages are
  * unbounded; `admitted` (a CAS loop that never exceeds maxsize) bounds
@@ -26,7 +29,20 @@
  * it catches up it wakes the joiners (the same fence/counter pairing with
  * `joiners_waiting`).  Keeping two monotonic counters instead of one
  * up-and-down "unfinished" counter lets a put touch nothing shared with
- * task_done.
+ * task_done.  Whoever compares them reads `done` first (acquire), then
+ * the puts: each task counted in `done` followed its item's put, so that
+ * read of the puts covers it (the other order let other workers' tasks
+ * slip in between and made a valid task_done fail).
+ *
+ * Shutdown.  The storage's close() decides which puts get in (see
+ * queue-internal.h): a put either claimed its place before it, and then
+ * getters (or an immediate shutdown's drain) take its item, or it fails
+ * with -EPIPE.  A getter hears "shut down and drained" from the storage,
+ * in one look.  The `shut` flag only spares a put the storage's work.
+ * Rejected: deciding both from the flag, as a put that checked it and then
+ * stored, and a get that found the storage empty and then read it: a put
+ * could check, a shutdown and a get slip in, then the put land and report
+ * success with its item behind every drainer (test-queue-shutdown.c).
  *
  * Lock order: q->guard, then (inside the lifo/priority storages) their own
  * guard; the storages never call back into queue.c.
@@ -54,7 +70,7 @@ struct pc_queue {
     alignas(64) _Atomic uint32_t getters_waiting; /* hint: >= queued getters */
     _Atomic uint32_t putters_waiting;             /* hint: >= queued putters */
     _Atomic uint32_t joiners_waiting;             /* hint: >= queued joiners */
-    _Atomic uint32_t shut;                        /* OPEN, SHUT or SHUT_IMMEDIATE */
+    _Atomic uint32_t shut; /* OPEN, SHUT or SHUT_IMMEDIATE: a shortcut; close() decides */
 
     alignas(64) pc__guard guard;
     pc__waitq getters, putters, joiners; /* guarded by guard */
@@ -64,8 +80,6 @@ struct pc_queue {
 };
 
 enum { OPEN = 0, SHUT = 1, SHUT_IMMEDIATE = 2 };
-
-static void discard_all(pc_queue *q);
 
 /* ---------------------------------------------------------------- waking */
 
@@ -118,6 +132,7 @@ static void unadmit_one(pc_queue *q) {
 
 /* 0, -EAGAIN (full), -EPIPE, -ENOMEM. */
 static int put_once(pc_queue *q, void *item) {
+    /* A shortcut only: the storage's close() is what refuses a put. */
     if (atomic_load_explicit(&q->shut, memory_order_relaxed))
         return -EPIPE;
     if (q->admit && !admit_one(q))
@@ -129,15 +144,10 @@ static int put_once(pc_queue *q, void *item) {
         return r;
     }
     wake_one(q, &q->getters, &q->getters_waiting);
-    /* A put that raced with an immediate shutdown: the fence in wake_one()
-     * pairs with the seq_cst store in pc_queue_shutdown(), so either the
-     * shutdown's drain saw our item or we see the flag and drain it. */
-    if (__builtin_expect(atomic_load_explicit(&q->shut, memory_order_relaxed) == SHUT_IMMEDIATE, 0))
-        discard_all(q);
     return 0;
 }
 
-/* 0 or -EAGAIN (empty). */
+/* 0, -EAGAIN (empty), -EPIPE (empty and shut down). */
 static int get_once(pc_queue *q, void **item) {
     int r = q->ops->try_get(q->store, item);
     if (r)
@@ -154,10 +164,7 @@ static int put_attempt(pc_queue *q, void *arg) {
 }
 
 static int get_attempt(pc_queue *q, void *arg) {
-    int r = get_once(q, arg);
-    if (r == -EAGAIN && atomic_load_explicit(&q->shut, memory_order_relaxed))
-        return -EPIPE;
-    return r;
+    return get_once(q, arg);
 }
 
 static int join_attempt(pc_queue *q, void *arg) {
@@ -191,8 +198,13 @@ static int block_on(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting, attem
         if (parked != 0) /* we removed ourselves; a waker would have counted us down */
             atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
         if (r != -EAGAIN) {
-            if (parked == 0 && r != 0)
-                wake_one(q, wq, waiting); /* pass on a wake-up we will not use */
+            /* A waker dequeued us although the re-check settled the call.
+             * Pass its wake-up on, whatever r is: a re-check that
+             * succeeded took an earlier item (or room), not the one this
+             * wake-up announces, and the waiter queued behind us would
+             * sleep beside it.  At worst the woken one re-checks in vain. */
+            if (parked == 0)
+                wake_one(q, wq, waiting);
             return r;
         }
         if (parked != 0) {
@@ -284,15 +296,17 @@ static unsigned long drain(pc_queue *q) {
  * counts them, but `done` never passes the puts. */
 static void discard_all(pc_queue *q) {
     unsigned long n = drain(q);
-    unsigned long puts = q->ops->puts(q->store);
-    unsigned long d = atomic_load_explicit(&q->done, memory_order_relaxed), nd;
+    /* done before puts, as in pc_queue_task_done(); acquire, pairs with
+     * the release of the CAS below and of the one there */
+    unsigned long d = atomic_load_explicit(&q->done, memory_order_acquire), nd;
     do {
+        unsigned long puts = q->ops->puts(q->store);
         nd = d + n > puts ? puts : d + n;
         if (nd < d)
             nd = d;
         /* release; pairs with the acquire load in join_attempt() */
-    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, nd, memory_order_release,
-                                                    memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, nd, memory_order_acq_rel,
+                                                    memory_order_acquire));
     wake_all(q, &q->joiners, &q->joiners_waiting);
 }
 
@@ -323,10 +337,7 @@ int pc_queue_get(pc_queue *q, void **item, double timeout) {
 int pc_queue_get_nowait(pc_queue *q, void **item) {
     if (!q || !item)
         return -EINVAL;
-    int r = get_once(q, item);
-    if (r == -EAGAIN && atomic_load_explicit(&q->shut, memory_order_relaxed))
-        return -EPIPE;
-    return r;
+    return get_once(q, item);
 }
 
 long pc_queue_qsize(const pc_queue *q) {
@@ -350,14 +361,24 @@ int pc_queue_task_done(pc_queue *q) {
         return -EINVAL;
     if (q->kind == PC_QUEUE_SIMPLE)
         return -ENOTSUP;
-    unsigned long puts = q->ops->puts(q->store);
-    unsigned long d = atomic_load_explicit(&q->done, memory_order_relaxed);
-    do {
+    /*
+     * done first, then puts.  Every task counted in `done` is a get of an
+     * item put before it, and the acquire makes those puts visible to the
+     * puts() read after it, so our own task never looks like one too many.
+     * Read the other way round, workers' task_done calls landing between
+     * the two reads let `done` overtake a stale puts: a false -EOVERFLOW.
+     * acquire; pairs with the release of the CAS below and in discard_all().
+     */
+    unsigned long d = atomic_load_explicit(&q->done, memory_order_acquire), puts;
+    for (;;) {
+        puts = q->ops->puts(q->store);
         if (d >= puts)
             return -EOVERFLOW;
-        /* release; pairs with the acquire load in join_attempt() */
-    } while (!atomic_compare_exchange_weak_explicit(&q->done, &d, d + 1, memory_order_release,
-                                                    memory_order_relaxed));
+        /* release; pairs with the acquire load in join_attempt() and above */
+        if (atomic_compare_exchange_weak_explicit(&q->done, &d, d + 1, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            break;
+    }
     if (d + 1 >= puts)
         wake_all(q, &q->joiners, &q->joiners_waiting);
     return 0;
@@ -375,13 +396,15 @@ int pc_queue_shutdown(pc_queue *q, bool immediate) {
     if (!q)
         return -EINVAL;
     if (immediate) {
-        atomic_store_explicit(&q->shut, SHUT_IMMEDIATE, memory_order_seq_cst);
-        discard_all(q);
+        atomic_store_explicit(&q->shut, SHUT_IMMEDIATE, memory_order_relaxed);
     } else {
         uint32_t open = OPEN;
-        atomic_compare_exchange_strong_explicit(&q->shut, &open, SHUT, memory_order_seq_cst,
-                                                memory_order_seq_cst);
+        atomic_compare_exchange_strong_explicit(&q->shut, &open, SHUT, memory_order_relaxed,
+                                                memory_order_relaxed);
     }
+    q->ops->close(q->store);
+    if (immediate)
+        discard_all(q); /* every put that got in before close(), none after */
     wake_all(q, &q->getters, &q->getters_waiting);
     wake_all(q, &q->putters, &q->putters_waiting);
     return 0;

@@ -17,10 +17,22 @@
  * 64 bits); a slot's seq only grows; the CASes on head and tail give each
  * position exactly one producer and one consumer.
  *
- * A producer that claimed a slot but was preempted before publishing it
- * makes the consumers of that position see "empty" until it lands, even if
- * later positions are filled.  The blocking layer retries, so the item is
- * delayed, never lost.
+ * Claimed but not done.  A producer that claimed position p but has not
+ * published it (preempted between its CAS and its store of seq) leaves the
+ * slot of p "not produced", even while later positions are filled.  A
+ * consumer that finds it so reads tail: tail == p is "empty"; tail > p
+ * means the item is committed, and the consumer waits for it (backoff)
+ * instead of answering "empty".  Putters mirror this with head for a slot
+ * whose consumer claimed it but has not freed it.  Answering "empty" there
+ * would lose wake-ups: getters G1 and G2 park; P1 claims p, P2 publishes
+ * p + 1 and wakes G1; G1 finds p not produced and parks again; P1 lands
+ * and wakes G2, which takes p; p + 1 then waits beside a sleeping G1.
+ * (crossbeam's ArrayQueue makes the same distinction.)
+ *
+ * Close.  The top bit of tail (CLOSED) refuses later puts: a producer's CAS
+ * on tail either lands before the fetch_or that sets it or fails and sees
+ * it.  So a consumer that reads tail == head with CLOSED set knows every
+ * put that will ever land was taken, and answers -EPIPE.
  *
  * Rejected: a mutex-protected ring.  Every operation then moves the mutex's
  * cache line between the producer and consumer CPUs; measured on the
@@ -39,8 +51,11 @@ typedef struct slot {
     void *item; /* written by the slot's producer before the seq release */
 } slot;
 
+/* The top bit of tail: closed to puts (positions never get that far). */
+#define CLOSED ((size_t)1 << (sizeof(size_t) * 8 - 1))
+
 typedef struct ring {
-    alignas(64) _Atomic size_t tail; /* next position to produce */
+    alignas(64) _Atomic size_t tail; /* next position to produce, | CLOSED */
     alignas(64) _Atomic size_t head; /* next position to consume */
     alignas(64) size_t cap;          /* immutable */
     size_t mask;                     /* cap - 1 when cap is a power of two, else 0 */
@@ -72,8 +87,11 @@ int pc__ring_new(void **store, long capacity) {
 
 static int ring_try_put(void *store, void *item) {
     ring *r = store;
+    unsigned spins = 0;
     size_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
     for (;;) {
+        if (pos & CLOSED)
+            return -EPIPE;
         slot *s = slot_of(r, pos);
         /* acquire; pairs with the consumer's release store of seq */
         size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
@@ -87,7 +105,13 @@ static int ring_try_put(void *store, void *item) {
                 return 0;
             }
         } else if (dif < 0) {
-            return -EAGAIN; /* the slot still holds the item of the last lap: full */
+            /* The slot still holds the item of position pos - cap: full,
+             * unless its consumer claimed it already (see the note). */
+            size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+            if (head + r->cap <= pos)
+                return -EAGAIN;
+            pc__queue_backoff(&spins);
+            pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
         } else {
             pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
         }
@@ -96,6 +120,7 @@ static int ring_try_put(void *store, void *item) {
 
 static int ring_try_get(void *store, void **item) {
     ring *r = store;
+    unsigned spins = 0;
     size_t pos = atomic_load_explicit(&r->head, memory_order_relaxed);
     for (;;) {
         slot *s = slot_of(r, pos);
@@ -111,7 +136,13 @@ static int ring_try_get(void *store, void **item) {
                 return 0;
             }
         } else if (dif < 0) {
-            return -EAGAIN; /* not produced yet: empty */
+            /* Not produced yet: empty, unless a producer claimed pos
+             * already (see the note). */
+            size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+            if ((tail & ~CLOSED) <= pos)
+                return tail & CLOSED ? -EPIPE : -EAGAIN;
+            pc__queue_backoff(&spins);
+            pos = atomic_load_explicit(&r->head, memory_order_relaxed);
         } else {
             pos = atomic_load_explicit(&r->head, memory_order_relaxed);
         }
@@ -121,12 +152,18 @@ static int ring_try_get(void *store, void **item) {
 static long ring_size(const void *store) {
     ring *r = (ring *)store;
     size_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    size_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed) & ~CLOSED;
     return tail > head ? (long)(tail - head) : 0;
 }
 
 static unsigned long ring_puts(const void *store) {
-    return atomic_load_explicit(&((ring *)store)->tail, memory_order_relaxed);
+    return atomic_load_explicit(&((ring *)store)->tail, memory_order_relaxed) & ~CLOSED;
+}
+
+static void ring_close(void *store) {
+    /* Ordered for parked waiters by the fence of wake_all() that follows
+     * in pc_queue_shutdown(); for puts by the CAS on the same word. */
+    atomic_fetch_or_explicit(&((ring *)store)->tail, CLOSED, memory_order_seq_cst);
 }
 
 static void ring_destroy(void *store) {
@@ -135,4 +172,9 @@ static void ring_destroy(void *store) {
     pc__free(r);
 }
 
-const pc__queue_ops pc__ring_ops = {ring_try_put, ring_try_get, ring_size, ring_puts, ring_destroy};
+const pc__queue_ops pc__ring_ops = {.try_put = ring_try_put,
+                                    .try_get = ring_try_get,
+                                    .close = ring_close,
+                                    .size = ring_size,
+                                    .puts = ring_puts,
+                                    .destroy = ring_destroy};

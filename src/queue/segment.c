@@ -30,23 +30,29 @@
  * One freed segment is kept in `spare` and reused by the next allocation,
  * so a queue that stays short allocates nothing in its steady state.
  *
+ * Close.  Bit 0 of tail.index (CLOSED; head uses that bit for HAS_NEXT)
+ * refuses later puts: a producer's CAS on tail.index either lands before
+ * the fetch_or that sets it or fails and sees it, and the producer moving
+ * tail past a segment's end adds to tail.index (fetch_add) instead of
+ * storing it, to keep the bit.  A consumer that finds head == tail with
+ * CLOSED set answers -EPIPE: every put that will ever land was taken.
+ *
  * Rejected: a lock around a list of arrays (every operation then moves
  * the lock's cache line between CPUs, as with the ring's rejected mutex);
  * a list node per item (an allocation per put).
  */
 #include <errno.h>
-#include <sched.h>
 #include <stdalign.h>
 #include <string.h>
 
 #include "../internal/alloc.h"
-#include "../platform/futex.h"
 #include "queue-internal.h"
 
 #define SEG_CAP 63
 #define LAP (SEG_CAP + 1)
 #define SHIFT 1
-#define HAS_NEXT 1ul
+#define HAS_NEXT 1ul /* in head.index */
+#define CLOSED 1ul   /* in tail.index */
 
 enum { WRITTEN = 1, READ = 2, DESTROY = 4 };
 
@@ -88,14 +94,6 @@ static void seg_release(segq *q, segment *s) {
     pc__free(old);
 }
 
-/* Wait a moment for another thread to finish a step it has committed to. */
-static void backoff(unsigned *n) {
-    if (++*n < 64)
-        pc__cpu_relax();
-    else
-        sched_yield();
-}
-
 int pc__segment_new(void **store) {
     segq *q = pc__calloc(1, sizeof *q);
     if (!q)
@@ -118,9 +116,14 @@ static int seg_try_put(void *store, void *item) {
     size_t tail = atomic_load_explicit(&q->tail.index, memory_order_acquire);
     segment *s = atomic_load_explicit(&q->tail.seg, memory_order_acquire);
     for (;;) {
+        if (tail & CLOSED) {
+            if (next)
+                seg_release(q, next);
+            return -EPIPE;
+        }
         size_t off = (tail >> SHIFT) % LAP;
         if (off == SEG_CAP) { /* another producer is moving to the next segment */
-            backoff(&spins);
+            pc__queue_backoff(&spins);
             tail = atomic_load_explicit(&q->tail.index, memory_order_acquire);
             s = atomic_load_explicit(&q->tail.seg, memory_order_acquire);
             continue;
@@ -134,8 +137,8 @@ static int seg_try_put(void *store, void *item) {
             if (off + 1 == SEG_CAP) {
                 /* release; pairs with the acquire loads of tail.seg / next */
                 atomic_store_explicit(&q->tail.seg, next, memory_order_release);
-                atomic_store_explicit(&q->tail.index, new_tail + (1 << SHIFT),
-                                      memory_order_release);
+                /* an add, not a store: a close may have set CLOSED since */
+                atomic_fetch_add_explicit(&q->tail.index, 1 << SHIFT, memory_order_release);
                 atomic_store_explicit(&s->next, next, memory_order_release);
                 next = NULL;
             }
@@ -171,7 +174,7 @@ static int seg_try_get(void *store, void **item) {
     for (;;) {
         size_t off = (head >> SHIFT) % LAP;
         if (off == SEG_CAP) { /* another consumer is moving to the next segment */
-            backoff(&spins);
+            pc__queue_backoff(&spins);
             head = atomic_load_explicit(&q->head.index, memory_order_acquire);
             s = atomic_load_explicit(&q->head.seg, memory_order_acquire);
             continue;
@@ -181,7 +184,7 @@ static int seg_try_get(void *store, void **item) {
             atomic_thread_fence(memory_order_seq_cst);
             size_t tail = atomic_load_explicit(&q->tail.index, memory_order_relaxed);
             if ((head >> SHIFT) == (tail >> SHIFT))
-                return -EAGAIN;
+                return tail & CLOSED ? -EPIPE : -EAGAIN;
             if ((head >> SHIFT) / LAP != (tail >> SHIFT) / LAP)
                 new_head |= HAS_NEXT;
         }
@@ -190,7 +193,7 @@ static int seg_try_get(void *store, void **item) {
             if (off + 1 == SEG_CAP) {
                 segment *next;
                 while (!(next = atomic_load_explicit(&s->next, memory_order_acquire)))
-                    backoff(&spins);
+                    pc__queue_backoff(&spins);
                 size_t next_index = (new_head & ~HAS_NEXT) + (1 << SHIFT);
                 if (atomic_load_explicit(&next->next, memory_order_relaxed))
                     next_index |= HAS_NEXT;
@@ -200,7 +203,7 @@ static int seg_try_get(void *store, void **item) {
             seg_slot *sl = &s->slots[off];
             /* acquire; pairs with the WRITTEN release in seg_try_put() */
             while (!(atomic_load_explicit(&sl->state, memory_order_acquire) & WRITTEN))
-                backoff(&spins);
+                pc__queue_backoff(&spins);
             *item = sl->item;
             if (off + 1 == SEG_CAP)
                 seg_destroy(q, s, 0);
@@ -235,6 +238,12 @@ static unsigned long seg_puts(const void *store) {
     return slots_before(atomic_load_explicit(&((segq *)store)->tail.index, memory_order_relaxed));
 }
 
+static void seg_close(void *store) {
+    /* Ordered for parked waiters by the fence of wake_all() that follows
+     * in pc_queue_shutdown(); for puts by the CAS on the same word. */
+    atomic_fetch_or_explicit(&((segq *)store)->tail.index, CLOSED, memory_order_seq_cst);
+}
+
 static void seg_free_all(void *store) {
     segq *q = store;
     segment *s = atomic_load_explicit(&q->head.seg, memory_order_relaxed);
@@ -247,4 +256,9 @@ static void seg_free_all(void *store) {
     pc__free(q);
 }
 
-const pc__queue_ops pc__segment_ops = {seg_try_put, seg_try_get, seg_size, seg_puts, seg_free_all};
+const pc__queue_ops pc__segment_ops = {.try_put = seg_try_put,
+                                       .try_get = seg_try_get,
+                                       .close = seg_close,
+                                       .size = seg_size,
+                                       .puts = seg_puts,
+                                       .destroy = seg_free_all};
