@@ -4,7 +4,8 @@
  *   Python                          pyconc
  *   queue.Queue(10)                 pc_queue_new(&q, &(pc_queue_opts){.maxsize = 10})
  *   queue.LifoQueue()               pc_queue_new(&q, &(pc_queue_opts){.kind = PC_QUEUE_LIFO})
- *   queue.PriorityQueue()           pc_queue_new(&q, &(pc_queue_opts){.kind = PC_QUEUE_PRIORITY, .cmp = f})
+ *   queue.PriorityQueue()           pc_queue_new(&q, &(pc_queue_opts){.kind = PC_QUEUE_PRIORITY,
+ *                                                                     .cmp = f})
  *   queue.SimpleQueue()             pc_queue_new(&q, &(pc_queue_opts){.kind = PC_QUEUE_SIMPLE})
  *   q.put(x, timeout=5)             pc_queue_put(q, x, 5.0)
  *   q.get(timeout=10)               pc_queue_get(q, &item, 10.0)
@@ -40,10 +41,10 @@ extern "C" {
 typedef struct pc_queue pc_queue;
 
 typedef enum pc_queue_kind {
-    PC_QUEUE_FIFO = 0,  /* queue.Queue */
-    PC_QUEUE_LIFO,      /* queue.LifoQueue */
-    PC_QUEUE_PRIORITY,  /* queue.PriorityQueue: smallest first, FIFO among equals */
-    PC_QUEUE_SIMPLE,    /* queue.SimpleQueue: unbounded FIFO, no task tracking */
+    PC_QUEUE_FIFO = 0, /* queue.Queue */
+    PC_QUEUE_LIFO,     /* queue.LifoQueue */
+    PC_QUEUE_PRIORITY, /* queue.PriorityQueue: smallest first, FIFO among equals */
+    PC_QUEUE_SIMPLE,   /* queue.SimpleQueue: unbounded FIFO, no task tracking */
 } pc_queue_kind;
 
 /* Orders a priority queue: negative when a comes before b. */

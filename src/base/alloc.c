@@ -6,6 +6,7 @@
  * they order nothing, they only count.
  */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,9 @@ void pc_alloc_fail_nth(long nth) {
                           memory_order_relaxed);
 }
 
-long pc_alloc_count(void) { return atomic_load_explicit(&calls, memory_order_relaxed); }
+long pc_alloc_count(void) {
+    return atomic_load_explicit(&calls, memory_order_relaxed);
+}
 
 static int injected_failure(void) {
     long n = atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed) + 1;
@@ -78,4 +81,23 @@ char *pc__strdup(const char *s) {
     if (d)
         memcpy(d, s, n);
     return d;
+}
+
+/* Over-allocate through the hooks and keep the raw pointer just below the
+ * aligned block (the hooks have no aligned allocation of their own). */
+void *pc__calloc_aligned(size_t size, size_t align) {
+    if (size > (size_t)-1 - align - sizeof(void *))
+        return NULL;
+    unsigned char *raw = pc__malloc(size + align + sizeof(void *));
+    if (!raw)
+        return NULL;
+    uintptr_t at = ((uintptr_t)raw + sizeof(void *) + align - 1) & ~(uintptr_t)(align - 1);
+    ((void **)at)[-1] = raw;
+    memset((void *)at, 0, size);
+    return (void *)at;
+}
+
+void pc__free_aligned(void *ptr) {
+    if (ptr)
+        pc__free(((void **)ptr)[-1]);
 }

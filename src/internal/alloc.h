@@ -10,5 +10,10 @@ void *pc__calloc(size_t n, size_t size);
 void *pc__realloc(void *ptr, size_t size);
 void pc__free(void *ptr);
 char *pc__strdup(const char *s);
+/* Memory aligned to `align` (a power of two, at most 4096), for structs
+ * that keep hot fields on cache lines of their own; zeroed.  Free it with
+ * pc__free_aligned, never pc__free. */
+void *pc__calloc_aligned(size_t size, size_t align);
+void pc__free_aligned(void *ptr);
 
 #endif

@@ -20,7 +20,7 @@ static inline void pc__guard_lock(pc__guard *g) {
     uint32_t free_ = 0;
     /* acquire; pairs with the release exchange in pc__guard_unlock() */
     if (__builtin_expect(atomic_compare_exchange_strong_explicit(g, &free_, 1, memory_order_acquire,
-                                                                  memory_order_relaxed),
+                                                                 memory_order_relaxed),
                          1))
         return;
     pc__guard_lock_slow(g);

@@ -69,6 +69,17 @@ void pc__waitq_push(pc__waitq *q, pc__waiter *w) {
     w->queued = true;
 }
 
+void pc__waitq_push_front(pc__waitq *q, pc__waiter *w) {
+    w->prev = 0;
+    w->next = q->head;
+    if (q->head)
+        q->head->prev = w;
+    else
+        q->tail = w;
+    q->head = w;
+    w->queued = true;
+}
+
 void pc__waitq_remove(pc__waitq *q, pc__waiter *w) {
     if (w->prev)
         w->prev->next = w->next;
@@ -129,7 +140,7 @@ pc__waiter *pc__waitq_take_all(pc__waitq *q, int result, unsigned *n) {
 static int thread_park(pc__waiter *w, int64_t deadline) {
     if (deadline != PC__NO_DEADLINE && pc__mono_ns() >= deadline)
         return atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN ? 0
-                                                                                     : -ETIMEDOUT;
+                                                                                    : -ETIMEDOUT;
     int spins = poll_budget();
     for (int i = 0; i < spins; i++) {
         /* acquire; pairs with the release exchange in thread_wake() */
@@ -160,8 +171,7 @@ static int thread_park(pc__waiter *w, int64_t deadline) {
 
 static void thread_wake(pc__waiter *w) {
     /* release; pairs with the acquire loads in thread_park() */
-    if (atomic_exchange_explicit(&w->state, PC__W_WOKEN, memory_order_release) ==
-        PC__W_SLEEPING)
+    if (atomic_exchange_explicit(&w->state, PC__W_WOKEN, memory_order_release) == PC__W_SLEEPING)
         pc__futex_wake(&w->state, 1); /* w may be gone already: the address is only a key */
 }
 

@@ -83,10 +83,13 @@ static inline void pc__waiter_init(pc__waiter *w) {
     w->ctx = pc__tls_parker_ctx;
 }
 
-static inline bool pc__waitq_empty(const pc__waitq *q) { return q->head == 0; }
+static inline bool pc__waitq_empty(const pc__waitq *q) {
+    return q->head == 0;
+}
 
 /* All with the guard held. */
 void pc__waitq_push(pc__waitq *q, pc__waiter *w);
+void pc__waitq_push_front(pc__waitq *q, pc__waiter *w);
 pc__waiter *pc__waitq_pop(pc__waitq *q);
 void pc__waitq_remove(pc__waitq *q, pc__waiter *w);
 /* Dequeue every waiter, giving each `result`; returns the chain (linked
@@ -102,7 +105,9 @@ pc__waiter *pc__waitq_take_all(pc__waitq *q, int result, unsigned *n);
 int pc__wait(pc__guard *g, pc__waitq *q, pc__waiter *w, int64_t deadline);
 
 /* Wake a waiter popped under the guard; call after dropping the guard. */
-static inline void pc__waiter_wake(pc__waiter *w) { w->parker->wake(w); }
+static inline void pc__waiter_wake(pc__waiter *w) {
+    w->parker->wake(w);
+}
 
 /* Wake a chain of popped waiters linked through ->next. */
 static inline void pc__waiter_wake_chain(pc__waiter *w) {

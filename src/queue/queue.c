@@ -103,11 +103,8 @@ static void wake_all(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting) {
     if (atomic_load_explicit(waiting, memory_order_relaxed) == 0)
         return;
     pc__guard_lock(&q->guard);
-    pc__waiter *chain = wq->head;
-    uint32_t n = 0;
-    for (pc__waiter *w = chain; w; w = w->next, n++)
-        w->queued = false;
-    wq->head = wq->tail = NULL;
+    unsigned n;
+    pc__waiter *chain = pc__waitq_take_all(wq, 0, &n);
     atomic_fetch_sub_explicit(waiting, n, memory_order_relaxed);
     pc__guard_unlock(&q->guard);
     pc__waiter_wake_chain(chain);
@@ -183,11 +180,17 @@ typedef int (*attempt_fn)(pc_queue *q, void *arg);
  */
 static int block_on(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting, attempt_fn attempt,
                     void *arg, int64_t deadline) {
-    for (;;) {
+    for (bool woken = false;; woken = true) {
         pc__waiter w;
         pc__waiter_init(&w);
         pc__guard_lock(&q->guard);
-        pc__waitq_push(wq, &w);
+        /* A waiter woken in vain (another took what its wake-up announced)
+         * goes back to the head of the queue, so it cannot starve behind
+         * later arrivals. */
+        if (woken)
+            pc__waitq_push_front(wq, &w);
+        else
+            pc__waitq_push(wq, &w);
         atomic_fetch_add_explicit(waiting, 1, memory_order_relaxed);
         pc__guard_unlock(&q->guard);
         atomic_thread_fence(memory_order_seq_cst); /* pairs with wake_one()/wake_all() */
@@ -243,7 +246,7 @@ int pc_queue_new(pc_queue **out, const pc_queue_opts *opts) {
         opts = &defaults;
     if ((unsigned)opts->kind > PC_QUEUE_SIMPLE || (opts->kind == PC_QUEUE_PRIORITY && !opts->cmp))
         return -EINVAL;
-    pc_queue *q = pc__calloc(1, sizeof *q);
+    pc_queue *q = pc__calloc_aligned(sizeof *q, alignof(pc_queue));
     if (!q)
         return -ENOMEM;
     q->kind = opts->kind;
@@ -272,7 +275,7 @@ int pc_queue_new(pc_queue **out, const pc_queue_opts *opts) {
         break;
     }
     if (r) {
-        pc__free(q);
+        pc__free_aligned(q);
         return r;
     }
     q->admit = q->maxsize > 0 && q->ops != &pc__ring_ops;
@@ -315,7 +318,7 @@ void pc_queue_free(pc_queue *q) {
         return;
     drain(q);
     q->ops->destroy(q->store);
-    pc__free(q);
+    pc__free_aligned(q);
 }
 
 int pc_queue_put(pc_queue *q, void *item, double timeout) {

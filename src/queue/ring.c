@@ -67,12 +67,12 @@ static inline slot *slot_of(ring *r, size_t pos) {
 }
 
 int pc__ring_new(void **store, long capacity) {
-    ring *r = pc__malloc(sizeof *r);
+    ring *r = pc__calloc_aligned(sizeof *r, alignof(ring));
     if (!r)
         return -ENOMEM;
     r->slots = pc__malloc(sizeof(slot) * (size_t)capacity);
     if (!r->slots) {
-        pc__free(r);
+        pc__free_aligned(r);
         return -ENOMEM;
     }
     r->cap = (size_t)capacity;
@@ -169,7 +169,7 @@ static void ring_close(void *store) {
 static void ring_destroy(void *store) {
     ring *r = store;
     pc__free(r->slots);
-    pc__free(r);
+    pc__free_aligned(r);
 }
 
 const pc__queue_ops pc__ring_ops = {.try_put = ring_try_put,

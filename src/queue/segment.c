@@ -95,12 +95,12 @@ static void seg_release(segq *q, segment *s) {
 }
 
 int pc__segment_new(void **store) {
-    segq *q = pc__calloc(1, sizeof *q);
+    segq *q = pc__calloc_aligned(sizeof *q, alignof(segq));
     if (!q)
         return -ENOMEM;
     segment *s = seg_alloc(q);
     if (!s) {
-        pc__free(q);
+        pc__free_aligned(q);
         return -ENOMEM;
     }
     atomic_init(&q->head.seg, s);
@@ -222,16 +222,19 @@ static size_t slots_before(size_t index) {
     return (p / LAP) * SEG_CAP + (off < SEG_CAP ? off : SEG_CAP);
 }
 
+/* A snapshot: tail read on both sides of head, retried a few times for a
+ * consistent pair; under a storm of puts the last (approximate) pair
+ * serves, as qsize promises no more. */
 static long seg_size(const void *store) {
     segq *q = (segq *)store;
-    for (;;) {
-        size_t tail = atomic_load_explicit(&q->tail.index, memory_order_seq_cst);
-        size_t head = atomic_load_explicit(&q->head.index, memory_order_seq_cst);
-        if (atomic_load_explicit(&q->tail.index, memory_order_seq_cst) == tail) {
-            size_t t = slots_before(tail), h = slots_before(head);
-            return t > h ? (long)(t - h) : 0;
-        }
-    }
+    size_t tail, head;
+    int tries = 0;
+    do {
+        tail = atomic_load_explicit(&q->tail.index, memory_order_seq_cst);
+        head = atomic_load_explicit(&q->head.index, memory_order_seq_cst);
+    } while (atomic_load_explicit(&q->tail.index, memory_order_seq_cst) != tail && ++tries < 8);
+    size_t t = slots_before(tail), h = slots_before(head);
+    return t > h ? (long)(t - h) : 0;
 }
 
 static unsigned long seg_puts(const void *store) {
@@ -253,7 +256,7 @@ static void seg_free_all(void *store) {
         s = next;
     }
     pc__free(atomic_load_explicit(&q->spare, memory_order_relaxed));
-    pc__free(q);
+    pc__free_aligned(q);
 }
 
 const pc__queue_ops pc__segment_ops = {.try_put = seg_try_put,
