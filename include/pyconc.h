@@ -5,8 +5,8 @@
 #define PYCONC_H
 
 #include "pyconc/base.h"
-#include "pyconc/thread.h"
-#include "pyconc/sync.h"
 #include "pyconc/queue.h"
+#include "pyconc/sync.h"
+#include "pyconc/thread.h"
 
 #endif /* PYCONC_H */

@@ -16,11 +16,11 @@
 #endif
 
 /* Assert that a pyconc call returned `want`, printing both codes' text. */
-#define expect_rc(call, want)                                                              \
-    do {                                                                                   \
-        int rc_ = (call);                                                                  \
-        cr_assert_eq(rc_, (want), "%s: got %d (%s), want %d (%s)", #call, rc_,             \
-                     pc_strerror(rc_), (int)(want), pc_strerror(want));                    \
+#define expect_rc(call, want)                                                                      \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        cr_assert_eq(rc_, (want), "%s: got %d (%s), want %d (%s)", #call, rc_, pc_strerror(rc_),   \
+                     (int)(want), pc_strerror(want));                                              \
     } while (0)
 
 /* Start a plain pthread (tests of pyconc threads use those too). */

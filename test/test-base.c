@@ -9,9 +9,9 @@
 
 Test(base, strerror_covers_every_code) {
     cr_assert_str_eq(pc_strerror(0), "success");
-    int codes[] = {-EAGAIN, -ETIMEDOUT, -EPIPE,  -ECANCELED, -EBUSY,     -EINVAL,
-                   -ENOMEM, -EPERM,     -EDEADLK, -EALREADY, -ESRCH,     -EOVERFLOW,
-                   -ENOTSUP, PC_EBROKEN, -EOWNERDEAD};
+    int codes[] = {-EAGAIN, -ETIMEDOUT, -EPIPE,   -ECANCELED, -EBUSY,
+                   -EINVAL, -ENOMEM,    -EPERM,   -EDEADLK,   -EALREADY,
+                   -ESRCH,  -EOVERFLOW, -ENOTSUP, PC_EBROKEN, -EOWNERDEAD};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
         const char *s = pc_strerror(codes[i]);
         cr_assert_not_null(s);
@@ -28,7 +28,8 @@ Test(base, version) {
     char want[32];
     snprintf(want, sizeof want, "%d.%d.%d", PC_VERSION_MAJOR, PC_VERSION_MINOR, PC_VERSION_PATCH);
     cr_assert_str_eq(pc_version_string(), want);
-    cr_assert_eq(PC_VERSION_HEX, (PC_VERSION_MAJOR << 16) | (PC_VERSION_MINOR << 8) | PC_VERSION_PATCH);
+    cr_assert_eq(PC_VERSION_HEX,
+                 (PC_VERSION_MAJOR << 16) | (PC_VERSION_MINOR << 8) | PC_VERSION_PATCH);
 }
 
 Test(base, now_is_monotonic_and_sleep_sleeps) {

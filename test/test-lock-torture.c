@@ -34,7 +34,9 @@ static int real_acquire(void *l) {
         }
     }
 }
-static int real_release(void *l) { return pc_lock_release(l); }
+static int real_release(void *l) {
+    return pc_lock_release(l);
+}
 static int busted_acquire(void *l) {
     (void)l; /* forgets to exclude anyone */
     return 0;

@@ -10,8 +10,8 @@
 #ifndef PYCONC_BASE_H
 #define PYCONC_BASE_H
 
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -28,8 +28,7 @@ extern "C" {
 #define PC_VERSION_MINOR 1
 #define PC_VERSION_PATCH 0
 /* One number that grows with every release: 0x00MMmmpp. */
-#define PC_VERSION_HEX \
-    ((PC_VERSION_MAJOR << 16) | (PC_VERSION_MINOR << 8) | PC_VERSION_PATCH)
+#define PC_VERSION_HEX ((PC_VERSION_MAJOR << 16) | (PC_VERSION_MINOR << 8) | PC_VERSION_PATCH)
 
 /* The version of the library actually linked, "MAJOR.MINOR.PATCH".
  * Thread-safe, async-signal-safe. */

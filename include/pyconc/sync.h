@@ -27,8 +27,8 @@
 #ifndef PYCONC_SYNC_H
 #define PYCONC_SYNC_H
 
-#include <stdatomic.h>
 #include "base.h"
+#include <stdatomic.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,12 +44,17 @@ extern "C" {
  * are private.
  */
 typedef struct pc_lock {
-    _Atomic uint32_t _state;        /* private: PC__LOCKED | PC__WAITERS bits */
-    _Atomic uint32_t _guard;        /* private: guards _waiters */
-    pc__waitq _waiters;             /* private: parked acquirers */
+    _Atomic uint32_t _state; /* private: PC__LOCKED | PC__WAITERS bits */
+    _Atomic uint32_t _guard; /* private: guards _waiters */
+    pc__waitq _waiters;      /* private: parked acquirers */
 } pc_lock;
 
-#define PC_LOCK_INIT {0, 0, {NULL, NULL}}
+#define PC_LOCK_INIT                                                                               \
+    {                                                                                              \
+        0, 0, {                                                                                    \
+            NULL, NULL                                                                             \
+        }                                                                                          \
+    }
 
 /* Initialize caller storage / release it.  init returns 0 or -EINVAL.
  * destroy of a held lock or one with waiters is a programmer error and
@@ -86,12 +91,13 @@ PC_EXTERN bool pc_lock_locked(const pc_lock *l);
  * Thread-safe, coroutine-safe.  Not async-signal-safe.
  */
 typedef struct pc_rlock {
-    pc_lock _lock;                  /* private */
-    _Atomic uintptr_t _owner;       /* private: owner identity, 0 when free */
-    unsigned long _count;           /* private: guarded by _lock */
+    pc_lock _lock;            /* private */
+    _Atomic uintptr_t _owner; /* private: owner identity, 0 when free */
+    unsigned long _count;     /* private: guarded by _lock */
 } pc_rlock;
 
-#define PC_RLOCK_INIT {PC_LOCK_INIT, 0, 0}
+#define PC_RLOCK_INIT                                                                              \
+    { PC_LOCK_INIT, 0, 0 }
 
 /* As the pc_lock ones: init 0 or -EINVAL; destroy 0, -EINVAL, or -EBUSY
  * while held or waited for; new 0, -EINVAL, -ENOMEM; free(NULL) no-op. */
@@ -148,8 +154,7 @@ PC_EXTERN int pc_cond_wait(pc_cond *c, double timeout);
  * more after the last wait), -EPERM as above, -EINVAL for NULL c or pred
  * or a NaN timeout.  pred runs with the lock held.
  */
-PC_EXTERN int pc_cond_wait_for(pc_cond *c, bool (*pred)(void *arg), void *arg,
-                               double timeout);
+PC_EXTERN int pc_cond_wait_for(pc_cond *c, bool (*pred)(void *arg), void *arg, double timeout);
 /* Wake up to `n` waiters (n >= 0), longest waiting first.  Returns how many
  * were woken, -EPERM without the lock, -EINVAL for n < 0. */
 PC_EXTERN int pc_cond_notify(pc_cond *c, int n);
@@ -204,8 +209,7 @@ typedef struct pc_barrier pc_barrier;
  * All calls on a barrier are thread-safe and coroutine-safe, not
  * async-signal-safe.  Across fork(): copied as is, waiters included.
  */
-PC_EXTERN int pc_barrier_new(pc_barrier **b, int parties,
-                             int (*action)(void *arg), void *arg);
+PC_EXTERN int pc_barrier_new(pc_barrier **b, int parties, int (*action)(void *arg), void *arg);
 /* free(NULL) is a no-op; freeing one with waiters prints and aborts. */
 PC_EXTERN void pc_barrier_free(pc_barrier *b);
 /*
@@ -244,7 +248,8 @@ typedef struct pc_atomic_long {
     _Atomic long _v; /* private */
 } pc_atomic_long;
 
-#define PC_ATOMIC_LONG_INIT(v) {(v)}
+#define PC_ATOMIC_LONG_INIT(v)                                                                     \
+    { (v) }
 
 static inline void pc_atomic_long_init(pc_atomic_long *a, long v) {
     atomic_init(&a->_v, v);
@@ -265,8 +270,7 @@ static inline long pc_atomic_long_sub(pc_atomic_long *a, long n) {
 }
 /* If the value equals *expected, store desired and return true; otherwise
  * copy the current value into *expected and return false. */
-static inline bool pc_atomic_long_cas(pc_atomic_long *a, long *expected,
-                                      long desired) {
+static inline bool pc_atomic_long_cas(pc_atomic_long *a, long *expected, long desired) {
     return atomic_compare_exchange_strong(&a->_v, expected, desired);
 }
 

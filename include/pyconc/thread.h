@@ -3,9 +3,11 @@
  *
  *   Python                                    pyconc
  *   Thread(target=f, args=(a,)).start()       pc_thread_new(&t, f, a, NULL); pc_thread_start(t)
- *   class MyThread(Thread): def run(self)     struct { pc_thread base; ... }; pc_thread_init(&m.base, run, NULL)
+ *   class MyThread(Thread): def run(self)     struct { pc_thread base; ... };
+ *                                             pc_thread_init(&m.base, run, NULL)
  *   t.join(timeout)                           pc_thread_join(t, timeout)
- *   t.name / t.ident / t.native_id            pc_thread_name / pc_thread_ident / pc_thread_native_id
+ *   t.name / t.ident / t.native_id            pc_thread_name / pc_thread_ident /
+ *                                             pc_thread_native_id
  *   t.is_alive() / t.daemon                   pc_thread_is_alive / pc_thread_set_daemon
  *   threading.current_thread()                pc_thread_current()
  *   threading.main_thread()                   pc_thread_main()
@@ -51,10 +53,10 @@ typedef struct pc_thread_opts {
  * Python class derives from threading.Thread; its fields are private.
  */
 struct pc_thread {
-    pc_thread_run_fn _run;        /* private */
-    pc_thread_fn _target;         /* private */
-    void *_arg;                   /* private */
-    struct pc__thread_rec *_rec;  /* private: library-owned state */
+    pc_thread_run_fn _run;       /* private */
+    pc_thread_fn _target;        /* private */
+    void *_arg;                  /* private */
+    struct pc__thread_rec *_rec; /* private: library-owned state */
 };
 
 /*
@@ -62,8 +64,7 @@ struct pc_thread {
  * the new thread.  Not started yet.  0, -EINVAL (NULL t or run, a name
  * longer than 63 bytes), -ENOMEM.
  */
-PC_EXTERN int pc_thread_init(pc_thread *t, pc_thread_run_fn run,
-                             const pc_thread_opts *opts);
+PC_EXTERN int pc_thread_init(pc_thread *t, pc_thread_run_fn run, const pc_thread_opts *opts);
 /*
  * Release what pc_thread_init took.  -EBUSY (and nothing done) while the
  * thread is started and not finished: its storage is still in use.
@@ -155,9 +156,8 @@ typedef struct pc_timer pc_timer;
  * unless cancelled first.  0, -EINVAL (NULL fn, NaN or negative interval),
  * -ENOMEM.
  */
-PC_EXTERN int pc_timer_new(pc_timer **tm, double interval, pc_thread_fn fn,
-                           void *arg);
-PC_EXTERN int pc_timer_start(pc_timer *tm);   /* as pc_thread_start */
+PC_EXTERN int pc_timer_new(pc_timer **tm, double interval, pc_thread_fn fn, void *arg);
+PC_EXTERN int pc_timer_start(pc_timer *tm); /* as pc_thread_start */
 /* Stop the timer if it has not fired yet; harmless afterwards or twice.
  * 0, -EINVAL. */
 PC_EXTERN int pc_timer_cancel(pc_timer *tm);

@@ -7,7 +7,9 @@
 #include "../internal/clock.h"
 #include "pyconc/base.h"
 
-double pc_now(void) { return (double)pc__mono_ns() / 1e9; }
+double pc_now(void) {
+    return (double)pc__mono_ns() / 1e9;
+}
 
 int pc_sleep(double seconds) {
     if (isnan(seconds))

@@ -26,8 +26,8 @@ static inline int pc__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t d
         ts = pc__ns_to_timespec(deadline);
         tsp = &ts;
     }
-    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val,
-                     tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+    long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val, tsp,
+                     NULL, FUTEX_BITSET_MATCH_ANY);
     if (r == -1 && errno == ETIMEDOUT)
         return -ETIMEDOUT;
     return 0;

@@ -36,7 +36,9 @@ int pc_event_new(pc_event **e) {
     return 0;
 }
 
-void pc_event_free(pc_event *e) { pc__free(e); }
+void pc_event_free(pc_event *e) {
+    pc__free(e);
+}
 
 int pc_event_set(pc_event *e) {
     if (!e)

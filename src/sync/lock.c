@@ -65,15 +65,17 @@ int pc_lock_new(pc_lock **l) {
     return 0;
 }
 
-void pc_lock_free(pc_lock *l) { pc__free(l); }
+void pc_lock_free(pc_lock *l) {
+    pc__free(l);
+}
 
 /* One attempt: take the lock if it is free, keeping the WAITERS bit. */
 static inline bool try_take(pc_lock *l) {
     uint32_t s = atomic_load_explicit(&l->_state, memory_order_relaxed);
     while (!(s & LOCKED)) {
         /* acquire; pairs with the release CAS in pc_lock_release() */
-        if (atomic_compare_exchange_weak_explicit(&l->_state, &s, s | LOCKED,
-                                                  memory_order_acquire, memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(&l->_state, &s, s | LOCKED, memory_order_acquire,
+                                                  memory_order_relaxed))
             return true;
     }
     return false;
@@ -92,16 +94,14 @@ static int acquire_slow(pc_lock *l, int64_t deadline) {
         uint32_t s = atomic_load_explicit(&l->_state, memory_order_relaxed);
         for (;;) {
             if (!(s & LOCKED)) {
-                if (atomic_compare_exchange_weak_explicit(&l->_state, &s, s | LOCKED,
-                                                          memory_order_acquire,
-                                                          memory_order_relaxed)) {
+                if (atomic_compare_exchange_weak_explicit(
+                        &l->_state, &s, s | LOCKED, memory_order_acquire, memory_order_relaxed)) {
                     pc__guard_unlock(&l->_guard);
                     return 0;
                 }
-            } else if ((s & WAITERS) ||
-                       atomic_compare_exchange_weak_explicit(&l->_state, &s, s | WAITERS,
-                                                             memory_order_relaxed,
-                                                             memory_order_relaxed)) {
+            } else if ((s & WAITERS) || atomic_compare_exchange_weak_explicit(
+                                            &l->_state, &s, s | WAITERS, memory_order_relaxed,
+                                            memory_order_relaxed)) {
                 break;
             }
         }
@@ -121,8 +121,7 @@ static int acquire_slow(pc_lock *l, int64_t deadline) {
 /* Everything but the uncontended case, kept out of line so that the fast
  * path of pc_lock_acquire() needs no stack frame (measured: the inlined
  * slow path made the uncontended acquire save six registers). */
-__attribute__((noinline)) static int acquire_contended(pc_lock *l, bool blocking,
-                                                       double timeout) {
+__attribute__((noinline)) static int acquire_contended(pc_lock *l, bool blocking, double timeout) {
     if (!l || isnan(timeout) || (!blocking && timeout >= 0))
         return -EINVAL;
     if (try_take(l))
