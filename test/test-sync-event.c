@@ -140,3 +140,25 @@ Test(event, set_wakes_a_forever_waiter, .timeout = 30) {
     cr_assert(pc_event_is_set(e));
     pc_event_free(e);
 }
+
+static void *lone_event_waiter(void *arg) {
+    probe_install();
+    pc_event_wait(arg, 30.0);
+    return NULL;
+}
+
+static void free_event(void *e) {
+    pc_event_free(e);
+}
+
+Test(event, free_with_waiters_aborts, .timeout = 30) {
+    pc_event *e;
+    probe_init();
+    expect_rc(pc_event_new(&e), 0);
+    pthread_t t = start_pthread(lone_event_waiter, e);
+    probe_wait_parked(1);
+    expect_child_aborts(free_event, e);
+    expect_rc(pc_event_set(e), 0);
+    pthread_join(t, NULL);
+    pc_event_free(e); /* nobody waits now: no abort */
+}

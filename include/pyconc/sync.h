@@ -189,6 +189,8 @@ PC_EXTERN long pc_sem_value(const pc_sem *s);
 typedef struct pc_event pc_event;
 
 PC_EXTERN int pc_event_new(pc_event **e);
+/* Free an event nobody waits on; freeing one with waiters is a programmer
+ * error that aborts with a message.  free(NULL) is a no-op. */
 PC_EXTERN void pc_event_free(pc_event *e);
 /* Set the flag and wake every waiter.  `set(); clear()` still releases the
  * waiters that were already waiting.  0 or -EINVAL. */

@@ -15,6 +15,8 @@
  * waiter that returns sees what the setter wrote before set().
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "../internal/alloc.h"
 #include "../internal/waiter.h"
@@ -37,6 +39,14 @@ int pc_event_new(pc_event **e) {
 }
 
 void pc_event_free(pc_event *e) {
+    if (!e)
+        return;
+    /* Unguarded: a waiter racing with free is the very error checked.  A
+     * waiter's timeout would later write into freed memory: refuse. */
+    if (e->waiters.head) {
+        fputs("pyconc: pc_event_free of an event with waiters\n", stderr);
+        abort();
+    }
     pc__free(e);
 }
 
