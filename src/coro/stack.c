@@ -17,8 +17,10 @@
  * of stacks is bounded by memory, not by map_count.  The first stack
  * probes: EINVAL means an older kernel, and from then on every stack gets
  * the mprotect guard (and the ~32k ceiling, which the issue's docs must
- * state).  Under MADV_GUARD_INSTALL a later EINVAL on one mapping (an
- * mlock'ed process) falls back for that stack only.  The guard is 16 KiB
+ * state).  The probe also checks that the guard holds (an emulator such
+ * as qemu-user accepts the madvise and ignores it).  Under
+ * MADV_GUARD_INSTALL a later EINVAL on one mapping (an mlock'ed process)
+ * falls back for that stack only.  The guard is 16 KiB
  * (at least a page): more than one page so that a frame with a few
  * kilobytes of locals still lands in it rather than jumping over it;
  * either kind costs address space only.
@@ -113,16 +115,33 @@ static int read_thp_always(void) {
     return v;
 }
 
+/* Whether the kernel really refuses to read `guard`: write() copies from
+ * it, and a guard fails that with EFAULT.  An emulator that accepts the
+ * madvise and ignores it (qemu-user does) lets the write through.  Any
+ * other failure cannot tell: trust the madvise. */
+static bool guard_holds(const char *guard) {
+    int fd[2];
+    if (pipe2(fd, O_CLOEXEC) != 0)
+        return true;
+    bool holds = write(fd[1], guard, 1) != 1;
+    close(fd[0]);
+    close(fd[1]);
+    return holds;
+}
+
 static int install_guard(char *map, size_t guard) {
     int mode = atomic_load_explicit(&guard_mode, memory_order_relaxed);
     if (mode != PC__GUARD_MPROTECT) {
         if (madvise(map, guard, MADV_GUARD_INSTALL) == 0) {
-            if (mode == PC__GUARD_PROBE)
+            if (mode != PC__GUARD_PROBE)
+                return 0;
+            if (guard_holds(map)) {
                 atomic_store_explicit(&guard_mode, PC__GUARD_MADVISE, memory_order_relaxed);
-            return 0;
-        }
-        if (errno != EINVAL)
+                return 0;
+            }
+        } else if (errno != EINVAL) {
             return -ENOMEM;
+        }
         if (mode == PC__GUARD_PROBE)
             atomic_store_explicit(&guard_mode, PC__GUARD_MPROTECT, memory_order_relaxed);
     }
