@@ -37,11 +37,18 @@
  * whatever its last coroutine touched resident: the pool bounds that to
  * 64 stacks per thread.  Rejected: MADV_DONTNEED (or MADV_FREE) on each
  * put.  It would bound a pooled stack to its top page, but a madvise
- * costs a system call and a page-table walk on every put (measured: a
- * get+put from the pool takes a few ns without, hundreds with) and the
- * next coroutine then faults its first page in again, while spawn + join
- * must stay within a few tens of ns (issue 3).  Deep stacks in the pool
- * are the price, bounded by 64 x the stack size per thread.
+ * costs a system call and a page-table walk on every put (measured on the
+ * development machine: a get + touch + put through the pool 6.5 ns; with
+ * MADV_DONTNEED below the top page 600 ns, MADV_FREE 720 ns, dropping the
+ * whole stack and faulting its top page in again 2.7 us), while spawn +
+ * join must stay within a few tens of ns (issue 3).  Deep stacks in the
+ * pool are the price, bounded by 64 x the stack size per thread.
+ *
+ * Costs measured there (Linux 6.18, default settings): a new stack takes
+ * 5-7 us (mmap 1.4, guard 1.3, the first touch's page fault 2.2) and its
+ * release 4.4 us; 1,000,000 stacks with their top page touched took 4.04
+ * KiB resident and 0.53 KiB of page tables each, in one map (VmSize 260
+ * GiB of address space).  The mprotect fallback stops near 32,700.
  *
  * Invariants: a stack is in at most one pool; tpool.s[0..n) are stacks
  * mapped by this module, registered with Valgrind, whose shadow holds no

@@ -14,8 +14,10 @@
  * the flags, the x87 stack and the status bits of MXCSR) needs no saving:
  * the switch is a function call to both sides.  The control bits of MXCSR
  * and the x87 control word are callee-saved (SysV ABI 3.2.1), so each
- * context keeps its own rounding mode; the cost is measured in
- * bench/coro/ (about a nanosecond).
+ * context keeps its own rounding mode.  They cost about 1.2 ns a switch
+ * (bench/coro/: 5.2 ns against 4.1 ns for the bare jump swap).  Loading
+ * them only when the two contexts differ measured slower (7.5 ns): the
+ * compare must read back what stmxcsr/fnstcw just stored.
  *
  * Resuming: by default the other frame's return address is loaded right
  * after the stack swap and reached with an indirect `jmp` rather than
@@ -25,8 +27,11 @@
  * predicted from the branch history and learns the pattern.  The jump
  * leaves the call's entry on the return stack buffer unpopped; that costs
  * one later mispredicted `ret` at most, and the buffer is a ring.  Build
- * with -DPC_CTX_RESUME_RET for the plain `ret` form (kept to measure both:
- * see bench/coro/ and the numbers in docs or the commit that chose).
+ * with -DPC_CTX_RESUME_RET for the plain `ret` form, kept to measure both.
+ * Measured on the development machine (bench/coro/, ns per switch):
+ * ping-pong of two contexts, jump 5.2, ret 10.7 (the bare `ret` swap of
+ * the benchmark 8.6); ring of 100 contexts switching from one call site,
+ * where `ret` is predicted well, jump 7.0, ret 7.3.
  *
  * Rejected: saving into the pc__ctx struct instead of the stack (the
  * struct would need 8 words and the scheduler's objects would carry them
