@@ -190,10 +190,14 @@ static void unmap_stack(pc__stack *s) {
     munmap(s->map, s->map_len);
 }
 
+/* Also the key's destructor, run by the exiting thread itself: a put by
+ * a later destructor registers again, and the key's destructors run
+ * again (up to PTHREAD_DESTRUCTOR_ITERATIONS rounds). */
 static void pool_destroy(void *arg) {
     stack_pool *p = arg;
     while (p->n > 0)
         unmap_stack(&p->s[--p->n]);
+    tpool_registered = 0;
 }
 
 static void pool_key_make(void) {
