@@ -42,9 +42,7 @@ static int join_deadline(pc_coro *c, int64_t deadline) {
             return -EDEADLK; /* a loop callback cannot wait for its own loop */
         if (c->state == PC__C_NEW)
             return -EDEADLK; /* never started: it cannot end */
-        double left =
-            deadline == PC__NO_DEADLINE ? PC_FOREVER : (double)(deadline - pc__mono_ns()) / 1e9;
-        return pc_loop_run_until(c->loop, c, left < 0 ? 0 : left);
+        return pc__loop_run_until_deadline(c->loop, c, deadline);
     }
     return join_parked(c, deadline);
 }

@@ -98,6 +98,7 @@ void pc__loop_make_ready(pc_loop *l, pc_coro *c);        /* owner thread */
 void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c); /* any thread */
 void pc__loop_switch_out(pc_loop *l);                    /* from the running coroutine */
 bool pc__loop_on_owner(const pc_loop *l);
+int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline);
 
 /* timers.c (owner thread) */
 void pc__timer_init(pc__timer *t, void (*fire)(pc__timer *t));

@@ -334,7 +334,7 @@ static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
     }
 }
 
-static int run(pc_loop *l, pc_coro *until, int64_t deadline) {
+int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
     if (!l)
         return -EINVAL;
     if (!pc__loop_on_owner(l) || l->running)
@@ -374,7 +374,7 @@ static int run(pc_loop *l, pc_coro *until, int64_t deadline) {
 }
 
 int pc_loop_run(pc_loop *l) {
-    return run(l, NULL, PC__NO_DEADLINE);
+    return pc__loop_run_until_deadline(l, NULL, PC__NO_DEADLINE);
 }
 
 int pc_loop_run_until(pc_loop *l, pc_coro *c, double timeout) {
@@ -383,5 +383,5 @@ int pc_loop_run_until(pc_loop *l, pc_coro *c, double timeout) {
     int64_t deadline;
     if (pc__deadline(timeout, &deadline))
         return -EINVAL;
-    return run(l, c, deadline);
+    return pc__loop_run_until_deadline(l, c, deadline);
 }
