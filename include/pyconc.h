@@ -5,6 +5,8 @@
 #define PYCONC_H
 
 #include "pyconc/base.h"
+#include "pyconc/coro.h"
+#include "pyconc/loop.h"
 #include "pyconc/queue.h"
 #include "pyconc/sync.h"
 #include "pyconc/thread.h"

@@ -37,6 +37,11 @@ static inline void seed_sleep(double seconds) {
     pc_sleep(seconds * seed_scale());
 }
 
+/* asyncio.sleep / gevent.sleep, scaled: parks the calling coroutine. */
+static inline int seed_coro_sleep(double seconds) {
+    return pc_coro_sleep(seconds * seed_scale());
+}
+
 /* Every pyconc call returns 0 or a negative errno: a failure ends the
  * example with the call and pc_strerror()'s text. */
 #define SEED_CHECK(call)                                                                           \

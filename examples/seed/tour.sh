@@ -38,5 +38,13 @@ example thread_queue \
     "如何使用线程优先级队列来实现进程间的同步？" \
     "How is a thread priority queue used to synchronize processes? (The answer uses a plain queue.Queue between threads.)"
 
+example coro_asyncio \
+    "asyncio + async/await" \
+    "asyncio: coroutines on one event loop; while one awaits a sleep, the loop runs the others."
+
+example coro_gevent \
+    "Gevent" \
+    "gevent: greenlets switch to one another whenever one blocks on IO (here, a sleep)."
+
 printf '\n======================================================================\n'
 echo "tour done in $(($(date +%s) - start)) s"

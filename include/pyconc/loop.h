@@ -36,11 +36,11 @@ PC_EXTERN int pc_loop_close(void);
 /*
  * Run until nothing is left (no ready coroutine, callback, timer or
  * waited fd) or pc_loop_stop.  0; -EDEADLK when coroutines remain but all
- * wait with nothing that could wake them (gevent's LoopExit: no timer, no
- * fd, no other thread that could wake them... which the loop cannot know
- * for waits on primitives other threads may touch, so those count as
- * "could wake"); -EPERM from another thread than the loop's or when the
- * loop is running already.
+ * wait with nothing that could wake them: no timer, no fd, and no other
+ * pyconc thread alive (gevent's LoopExit; a thread not made by pyconc that
+ * wakes coroutines makes itself known by calling pc_thread_current()
+ * once); -EPERM from another thread than the loop's, or when the loop is
+ * running already (from a coroutine or a callback).
  */
 PC_EXTERN int pc_loop_run(pc_loop *l);
 /* Run until `c` finishes or the timeout passes: 0, -ETIMEDOUT, -EDEADLK,

@@ -175,7 +175,7 @@ static void thread_wake(pc__waiter *w) {
         pc__futex_wake(&w->state, 1); /* w may be gone already: the address is only a key */
 }
 
-const pc__parker pc__thread_parker = {thread_park, thread_wake};
+const pc__parker pc__thread_parker = {thread_park, thread_wake, NULL};
 
 int pc__wait(pc__guard *g, pc__waitq *q, pc__waiter *w, int64_t deadline) {
     pc__guard_unlock(g);
@@ -193,5 +193,7 @@ int pc__wait(pc__guard *g, pc__waitq *q, pc__waiter *w, int64_t deadline) {
      * wins.  Wait for it to land, without a deadline: it is imminent. */
     while (w->parker->park(w, PC__NO_DEADLINE) != 0) {
     }
+    if (w->parker->overridden)
+        w->parker->overridden(w, r);
     return 0;
 }

@@ -47,6 +47,10 @@ typedef struct pc__parker {
     /* Make w->state PC__W_WOKEN and get the waiter running.  After this
      * call begins, `w` may be freed by its owner at any moment. */
     void (*wake)(pc__waiter *w);
+    /* Optional: park() answered `r` (a timeout, a cancellation) but a
+     * committed wake-up won; the parker may carry `r` over (a coroutine
+     * keeps a cancellation pending for its next blocking point). */
+    void (*overridden)(pc__waiter *w, int r);
 } pc__parker;
 
 struct pc__waiter {

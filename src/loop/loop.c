@@ -1,0 +1,387 @@
+/*
+ * pc_loop: one event loop per thread (asyncio's loop, gevent's hub).
+ *
+ * A turn: take what other threads sent (callbacks under remote_guard,
+ * woken coroutines from the lock-free `incoming` stack); run the callbacks
+ * queued so far; run the coroutines ready so far (each until it parks or
+ * ends); fire due timers; then, if nothing is ready, sleep in epoll until
+ * the next timer, an fd, or the eventfd that remote wakers write.
+ *
+ * Remote wake-ups and sleep: a remote waker publishes its work (seq_cst),
+ * then reads `sleeping`; the loop sets `sleeping` (seq_cst), then looks
+ * for work once more before epoll_wait.  Either the loop sees the work or
+ * the waker sees the loop asleep and writes the eventfd.  So a wake-up
+ * costs a system call only when the loop really sleeps.
+ *
+ * LoopExit: when coroutines live but none is ready, no timer is armed, no
+ * fd is waited on, and no other pyconc thread is alive that could wake
+ * them, nothing ever will: run returns -EDEADLK (gevent raises LoopExit)
+ * instead of hanging.  With other threads alive the loop sleeps, since a
+ * thread may still set the event or put to the queue they wait on.  A
+ * thread not made by pyconc that wakes coroutines makes itself known by
+ * calling pc_thread_current() once.
+ *
+ * Rejected: io_uring as the first backend.  epoll keeps the loop small and
+ * is what every peer measured here uses; io_uring can come behind the
+ * same turn structure if it measures faster (issue 3).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../internal/alloc.h"
+#include "loop-internal.h"
+#include "pyconc/thread.h"
+
+static _Thread_local pc_loop *tls_loop;
+static pthread_key_t loop_key;
+static pthread_once_t loop_key_once = PTHREAD_ONCE_INIT;
+
+static void loop_destroy(pc_loop *l);
+
+static void loop_key_destructor(void *p) {
+    pc_loop *l = p;
+    if (l && l->live == 0)
+        loop_destroy(l);
+}
+
+static void make_key(void) {
+    pthread_key_create(&loop_key, loop_key_destructor);
+}
+
+static pc_loop *loop_create(void) {
+    pc_loop *l = pc__calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->owner = pthread_self();
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->epfd < 0 || l->wakefd < 0) {
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->wakefd >= 0)
+            close(l->wakefd);
+        pc__free(l);
+        return NULL;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL}; /* NULL: the eventfd */
+    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev);
+    l->soon_tail = &l->soon_head;
+    l->remote_tail = &l->remote_head;
+    return l;
+}
+
+static void loop_destroy(pc_loop *l) {
+    for (pc__callback *cb = l->soon_head, *n; cb; cb = n) {
+        n = cb->next;
+        pc__free(cb);
+    }
+    for (pc__callback *cb = l->remote_head, *n; cb; cb = n) {
+        n = cb->next;
+        pc__free(cb);
+    }
+    pc__timers_free(l);
+    close(l->epfd);
+    close(l->wakefd);
+    pc__free(l);
+}
+
+pc_loop *pc__loop_of_thread(void) {
+    if (tls_loop)
+        return tls_loop;
+    pthread_once(&loop_key_once, make_key);
+    tls_loop = loop_create();
+    if (tls_loop)
+        pthread_setspecific(loop_key, tls_loop);
+    return tls_loop;
+}
+
+pc_loop *pc_loop_current(void) {
+    return pc__loop_of_thread();
+}
+
+bool pc__loop_on_owner(const pc_loop *l) {
+    return pthread_equal(l->owner, pthread_self());
+}
+
+int pc_loop_close(void) {
+    pc_loop *l = tls_loop;
+    if (!l)
+        return 0;
+    if (l->live || l->running)
+        return -EBUSY;
+    pthread_setspecific(loop_key, NULL);
+    tls_loop = NULL;
+    loop_destroy(l);
+    return 0;
+}
+
+/* ------------------------------------------------------------ readiness */
+
+void pc__loop_make_ready(pc_loop *l, pc_coro *c) {
+    c->state = PC__C_READY;
+    c->next = NULL;
+    if (l->ready_tail)
+        l->ready_tail->next = c;
+    else
+        l->ready_head = c;
+    l->ready_tail = c;
+}
+
+static void wake_loop(pc_loop *l) {
+    /* seq_cst; pairs with the store of `sleeping` in sleep_in_epoll() */
+    if (atomic_load(&l->sleeping)) {
+        uint64_t one = 1;
+        ssize_t r = write(l->wakefd, &one, sizeof one);
+        (void)r; /* EAGAIN: the counter is full, the loop is woken anyway */
+    }
+}
+
+void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c) {
+    pc_coro *head = atomic_load_explicit(&l->incoming, memory_order_relaxed);
+    do
+        c->remote_next = head;
+    /* seq_cst: ordered before the load of `sleeping` in wake_loop() */
+    while (!atomic_compare_exchange_weak(&l->incoming, &head, c));
+    wake_loop(l);
+}
+
+/* Move what other threads sent into the owner's queues. */
+static void take_remote(pc_loop *l) {
+    pc_coro *c = atomic_exchange(&l->incoming, NULL);
+    pc_coro *rev = NULL; /* the stack is newest first: restore arrival order */
+    while (c) {
+        pc_coro *n = c->remote_next;
+        c->remote_next = rev;
+        rev = c;
+        c = n;
+    }
+    for (; rev; rev = rev->remote_next)
+        pc__loop_make_ready(l, rev);
+    if (l->remote_head) {
+        pc__guard_lock(&l->remote_guard);
+        if (l->remote_head) {
+            *l->soon_tail = l->remote_head;
+            l->soon_tail = l->remote_tail;
+            l->remote_head = NULL;
+            l->remote_tail = &l->remote_head;
+        }
+        pc__guard_unlock(&l->remote_guard);
+    }
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static pc__callback *callback_new(pc_callback cb, void *arg) {
+    pc__callback *c = pc__malloc(sizeof *c);
+    if (c) {
+        c->next = NULL;
+        c->cb = cb;
+        c->arg = arg;
+    }
+    return c;
+}
+
+int pc_loop_call_soon(pc_loop *l, pc_callback cb, void *arg) {
+    if (!l || !cb)
+        return -EINVAL;
+    if (!pc__loop_on_owner(l))
+        return -EPERM;
+    pc__callback *c = callback_new(cb, arg);
+    if (!c)
+        return -ENOMEM;
+    *l->soon_tail = c;
+    l->soon_tail = &c->next;
+    return 0;
+}
+
+int pc_loop_call_soon_threadsafe(pc_loop *l, pc_callback cb, void *arg) {
+    if (!l || !cb)
+        return -EINVAL;
+    pc__callback *c = callback_new(cb, arg);
+    if (!c)
+        return -ENOMEM;
+    pc__guard_lock(&l->remote_guard);
+    *l->remote_tail = c;
+    l->remote_tail = &c->next;
+    pc__guard_unlock(&l->remote_guard);
+    atomic_thread_fence(memory_order_seq_cst); /* pairs with sleep_in_epoll() */
+    wake_loop(l);
+    return 0;
+}
+
+typedef struct later {
+    pc__timer timer; /* first: the timer's address is the struct's */
+    pc_loop *loop;
+    pc_callback cb;
+    void *arg;
+} later;
+
+static void later_fire(pc__timer *t) {
+    later *lt = (later *)t;
+    lt->cb(lt->arg);
+    pc__free(lt);
+}
+
+int pc_loop_call_later(pc_loop *l, double delay, pc_callback cb, void *arg) {
+    if (!l || !cb || delay != delay)
+        return -EINVAL;
+    if (!pc__loop_on_owner(l))
+        return -EPERM;
+    int64_t deadline = PC__NO_DEADLINE;
+    pc__deadline(delay < 0 ? 0 : delay, &deadline);
+    later *lt = pc__malloc(sizeof *lt);
+    if (!lt)
+        return -ENOMEM;
+    pc__timer_init(&lt->timer, later_fire);
+    lt->loop = l;
+    lt->cb = cb;
+    lt->arg = arg;
+    int r = pc__timer_arm(l, &lt->timer, deadline);
+    if (r)
+        pc__free(lt);
+    return r;
+}
+
+static void stop_here(void *l) {
+    ((pc_loop *)l)->stopping = true;
+}
+
+int pc_loop_stop(pc_loop *l) {
+    if (!l)
+        return -EINVAL;
+    if (pc__loop_on_owner(l)) {
+        stop_here(l);
+        return 0;
+    }
+    return pc_loop_call_soon_threadsafe(l, stop_here, l);
+}
+
+/* ----------------------------------------------------------------- turns */
+
+static void run_soon(pc_loop *l) {
+    pc__callback *c = l->soon_head, *last = NULL;
+    if (!c)
+        return;
+    /* only those queued before this turn: a callback that queues another
+     * does not starve the coroutines */
+    l->soon_head = NULL;
+    l->soon_tail = &l->soon_head;
+    for (; c; c = last) {
+        last = c->next;
+        c->cb(c->arg);
+        pc__free(c);
+    }
+}
+
+static void run_ready(pc_loop *l) {
+    pc_coro *c = l->ready_head, *end = l->ready_tail;
+    if (!c)
+        return;
+    l->ready_head = l->ready_tail = NULL;
+    while (c) {
+        pc_coro *n = c->next;
+        pc__coro_run(c);
+        if (c == end)
+            break;
+        c = n;
+    }
+}
+
+static bool work_pending(pc_loop *l) {
+    return l->ready_head || l->soon_head || atomic_load(&l->incoming) || l->remote_head;
+}
+
+/*
+ * Whether another thread could still wake our coroutines: any pyconc
+ * thread other than this one (started by pyconc, the main thread, or a
+ * foreign thread that made itself known with pc_thread_current()).  The
+ * OS's thread count cannot tell: runtimes (a test framework, a logging
+ * library) keep idle threads of their own.
+ */
+static bool other_threads_exist(void) {
+    return pc_thread_active_count() > 1;
+}
+
+static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
+    atomic_store(&l->sleeping, true); /* seq_cst; pairs with wake_loop() */
+    if (work_pending(l)) {
+        atomic_store(&l->sleeping, false);
+        return;
+    }
+    int ms = -1;
+    if (deadline != PC__NO_DEADLINE) {
+        int64_t left = deadline - pc__mono_ns();
+        ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
+    }
+    struct epoll_event evs[64];
+    int n = epoll_wait(l->epfd, evs, 64, ms);
+    atomic_store(&l->sleeping, false);
+    for (int i = 0; i < n; i++) {
+        if (!evs[i].data.ptr) { /* the eventfd */
+            uint64_t v;
+            ssize_t r = read(l->wakefd, &v, sizeof v);
+            (void)r;
+            continue;
+        }
+        pc__waiter *w = evs[i].data.ptr; /* a pc_wait_fd waiter: see fdwait.c */
+        w->data = evs[i].events;
+        pc__waiter_wake(w);
+    }
+}
+
+int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
+    if (!l)
+        return -EINVAL;
+    if (!pc__loop_on_owner(l) || l->running)
+        return -EPERM;
+    l->running = true;
+    l->stopping = false;
+    int r = 0;
+    for (;;) {
+        take_remote(l);
+        run_soon(l);
+        run_ready(l);
+        if (until && atomic_load_explicit(&until->finished, memory_order_acquire))
+            break;
+        if (l->stopping)
+            break;
+        int64_t now = pc__mono_ns();
+        pc__timers_fire_due(l, now);
+        if (work_pending(l))
+            continue;
+        if (deadline != PC__NO_DEADLINE && now >= deadline) {
+            r = -ETIMEDOUT;
+            break;
+        }
+        int64_t next = pc__timers_next(l);
+        if (next == PC__NO_DEADLINE && l->fd_waits == 0) {
+            if (l->live == 0 && !until)
+                break; /* nothing left to do */
+            if (!other_threads_exist()) {
+                r = -EDEADLK; /* LoopExit: nothing can ever wake them */
+                break;
+            }
+        }
+        sleep_in_epoll(l, next < deadline ? next : deadline);
+    }
+    l->running = false;
+    return r;
+}
+
+int pc_loop_run(pc_loop *l) {
+    return pc__loop_run_until_deadline(l, NULL, PC__NO_DEADLINE);
+}
+
+int pc_loop_run_until(pc_loop *l, pc_coro *c, double timeout) {
+    if (!c)
+        return -EINVAL;
+    int64_t deadline;
+    if (pc__deadline(timeout, &deadline))
+        return -EINVAL;
+    return pc__loop_run_until_deadline(l, c, deadline);
+}
