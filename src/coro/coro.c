@@ -33,6 +33,7 @@
 
 #include "../internal/alloc.h"
 #include "../loop/loop-internal.h"
+#include "sanitize.h"
 
 _Thread_local pc_coro *pc__tls_coro;
 static _Atomic unsigned long coro_counter;
@@ -65,7 +66,7 @@ static int coro_park(pc__waiter *w, int64_t deadline) {
         deadline = PC__NO_DEADLINE; /* no memory for the heap: wait without limit */
     c->parked_on = w;
     c->state = PC__C_PARKED;
-    pc__loop_switch_out(c->loop);
+    pc__loop_switch_out(c->loop, false);
     c->parked_on = NULL;
     pc__timer_disarm(c->loop, &c->timer);
     switch (atomic_load(&w->state)) {
@@ -111,15 +112,23 @@ static void finish(pc_coro *c, int err, void *value) {
 
 static void coro_entry(void *arg) {
     pc_coro *c = arg;
+    /* first thing on a new stack: where the loop's own stack lies */
+    pc__asan_finish_switch(NULL, &c->loop->main_bottom, &c->loop->main_size);
     void *value = NULL;
     int err = atomic_exchange(&c->cancel, false) ? -ECANCELED : c->fn(c->arg, &value);
     finish(c, err, value);
-    pc__loop_switch_out(c->loop); /* for the last time */
+    pc__loop_switch_out(c->loop, true);
 }
 
-void pc__loop_switch_out(pc_loop *l) {
+/* The switch from the running coroutine back to its loop, annotated for
+ * the sanitizers (sanitize.h).  `final`: the coroutine will never run
+ * again, so ASan drops its fake stack. */
+void pc__loop_switch_out(pc_loop *l, bool final) {
     pc_coro *c = l->current;
+    pc__asan_start_switch(final ? NULL : &c->asan_fake_stack, l->main_bottom, l->main_size);
+    pc__tsan_fiber_switch(l->main_tsan);
     pc__ctx_switch(&c->ctx, &l->main_ctx);
+    pc__asan_finish_switch(c->asan_fake_stack, NULL, NULL);
 }
 
 void pc__coro_run(pc_coro *c) {
@@ -140,18 +149,24 @@ void pc__coro_run(pc_coro *c) {
             return;
         }
         pc__ctx_make(&c->ctx, c->stack.base, c->stack.size, coro_entry, c);
+        c->tsan_fiber = pc__tsan_fiber_create();
     }
     c->state = PC__C_RUNNING;
     l->current = c;
     pc__tls_coro = c;
     pc__tls_parker = &pc__coro_parker;
     pc__tls_parker_ctx = c;
+    l->main_tsan = pc__tsan_fiber_current();
+    pc__asan_start_switch(&l->main_fake, c->stack.base, c->stack.size);
+    pc__tsan_fiber_switch(c->tsan_fiber);
     pc__ctx_switch(&l->main_ctx, &c->ctx);
+    pc__asan_finish_switch(l->main_fake, NULL, NULL);
     pc__tls_coro = NULL;
     pc__tls_parker = NULL;
     pc__tls_parker_ctx = NULL;
     l->current = NULL;
     if (c->state == PC__C_FINISHED) {
+        pc__tsan_fiber_destroy(c->tsan_fiber);
         pc__stack_put(&c->stack);
         l->live--;
         pc__coro_release(c);

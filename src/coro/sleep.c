@@ -15,7 +15,7 @@ int pc_coro_yield(void) {
     if (atomic_exchange(&c->cancel, false))
         return -ECANCELED;
     pc__loop_make_ready(c->loop, c);
-    pc__loop_switch_out(c->loop);
+    pc__loop_switch_out(c->loop, false);
     return 0;
 }
 

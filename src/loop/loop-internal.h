@@ -69,7 +69,8 @@ struct pc_coro {
     pc__guard guard;                   /* guards joiners and links */
     pc__waitq joiners;                 /* guarded by guard */
     pc__callback *links, **links_tail; /* guarded by guard */
-    void *asan_fake_stack;             /* sanitizer bookkeeping (owner) */
+    void *asan_fake_stack;             /* owner: ASan's fake stack while suspended */
+    void *tsan_fiber;                  /* owner: its TSan fiber (sanitize.h) */
 };
 
 struct pc_loop {
@@ -77,6 +78,10 @@ struct pc_loop {
     int epfd, wakefd;                     /* fixed; -1 until made */
     bool running, stopping;               /* owner */
     pc__ctx main_ctx;                     /* owner: the thread's own context */
+    void *main_fake;                      /* owner: ASan's fake stack of main_ctx */
+    const void *main_bottom;              /* owner: the thread's stack, as ASan saw it */
+    size_t main_size;                     /* owner: ditto */
+    void *main_tsan;                      /* owner: the thread's own TSan fiber */
     pc_coro *current;                     /* owner */
     pc_coro *ready_head, *ready_tail;     /* owner */
     pc__callback *soon_head, **soon_tail; /* owner */
@@ -96,7 +101,7 @@ struct pc_loop {
 pc_loop *pc__loop_of_thread(void);
 void pc__loop_make_ready(pc_loop *l, pc_coro *c);        /* owner thread */
 void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c); /* any thread */
-void pc__loop_switch_out(pc_loop *l);                    /* from the running coroutine */
+void pc__loop_switch_out(pc_loop *l, bool final);        /* from the running coroutine */
 bool pc__loop_on_owner(const pc_loop *l);
 int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline);
 
