@@ -15,6 +15,13 @@
 #define PC_UNDER_TSAN 0
 #endif
 
+/* Under ASan a fault becomes a report and a nonzero exit, not a signal. */
+#ifdef __SANITIZE_ADDRESS__
+#define PC_UNDER_ASAN 1
+#else
+#define PC_UNDER_ASAN 0
+#endif
+
 /* Assert that a pyconc call returned `want`, printing both codes' text. */
 #define expect_rc(call, want)                                                                      \
     do {                                                                                           \
