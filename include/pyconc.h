@@ -6,6 +6,7 @@
 
 #include "pyconc/base.h"
 #include "pyconc/coro.h"
+#include "pyconc/io.h"
 #include "pyconc/loop.h"
 #include "pyconc/queue.h"
 #include "pyconc/sync.h"
