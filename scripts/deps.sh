@@ -8,7 +8,7 @@ case "${1:-build}" in
 build) pkgs="" ;;
 test) pkgs="libcriterion-dev pkg-config" ;;
 sanitize) pkgs="libcriterion-dev pkg-config" ;;
-bench) pkgs="libglib2.0-dev pkg-config gnuplot-nox python3" ;;
+bench) pkgs="libglib2.0-dev pkg-config gnuplot-nox python3 python3-gevent" ;;
 *) echo "usage: $0 build|test|bench|sanitize" >&2; exit 2 ;;
 esac
 
