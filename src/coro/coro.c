@@ -175,6 +175,19 @@ void pc__coro_run(pc_coro *c) {
 
 /* ---------------------------------------------------------------- API */
 
+/* "Coro-N" without snprintf, which cost a third of a spawn (measured). */
+static void default_name(char *buf, unsigned long n) {
+    char digits[24];
+    int len = 0;
+    do
+        digits[len++] = (char)('0' + n % 10);
+    while ((n /= 10) > 0);
+    memcpy(buf, "Coro-", 5);
+    for (int i = 0; i < len; i++)
+        buf[5 + i] = digits[len - 1 - i];
+    buf[5 + len] = '\0';
+}
+
 int pc_coro_spawn(pc_coro **out, pc_coro_fn fn, void *arg, const pc_coro_opts *opts) {
     static const pc_coro_opts defaults = {0};
     if (!out || !fn)
@@ -199,7 +212,7 @@ int pc_coro_spawn(pc_coro **out, pc_coro_fn fn, void *arg, const pc_coro_opts *o
     if (opts->name)
         strcpy(c->name, opts->name);
     else
-        snprintf(c->name, sizeof c->name, "Coro-%lu", atomic_fetch_add(&coro_counter, 1) + 1);
+        default_name(c->name, atomic_fetch_add(&coro_counter, 1) + 1);
     c->links_tail = &c->links;
     pc__timer_init(&c->timer, on_park_timeout);
     l->live++;

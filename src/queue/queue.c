@@ -228,7 +228,9 @@ static int spin_then_block(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting
         return r;
     if (timeout == 0)
         return -ETIMEDOUT;
-    for (int i = pc__spin_limit(); i > 0; i--) {
+    /* Spin only in a thread: a coroutine's partner may run on this very
+     * thread, and then nothing can change while we spin. */
+    for (int i = pc__tls_parker_ctx ? 0 : pc__spin_limit(); i > 0; i--) {
         pc__cpu_relax();
         if ((r = attempt(q, arg)) != -EAGAIN)
             return r;

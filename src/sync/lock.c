@@ -83,7 +83,7 @@ static inline bool try_take(pc_lock *l) {
 
 static int acquire_slow(pc_lock *l, int64_t deadline) {
     pc__waitq *q = &l->_waiters;
-    int spins = pc__spin_limit();
+    int spins = pc__tls_parker_ctx ? 0 : pc__spin_limit(); /* see queue.c */
     for (;;) {
         for (int i = 0; i < spins; i++) {
             if (try_take(l))
