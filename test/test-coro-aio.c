@@ -605,3 +605,55 @@ Test(coro_aio, taskgroup_wait_cancelled_cancels_the_children, .timeout = 20) {
     pc_coro_free(c[0]);
     expect_rc(pc_loop_run(pc_loop_current()), 0);
 }
+
+/* ------------------------------------------- from another plain thread */
+
+struct remote {
+    struct job *j;
+    pc_coro **c;
+    pc_event *registered, *fin;
+    int wait_rc, gather_rc;
+    bool done[2];
+    void *v[2];
+};
+
+static void *remote_waiter(void *arg) {
+    struct remote *r = arg;
+    pc_thread_current(); /* known to the loop: it may wake coroutines */
+    pc_event_set(r->registered);
+    pc_event_set(r->j[1].go);
+    r->wait_rc = pc_aio_wait(r->c, 2, PC_FIRST_COMPLETED, r->done, 10.0);
+    pc_event_set(r->j[0].go);
+    r->gather_rc = pc_aio_gather(r->c, 2, r->v, 10.0);
+    pc_event_set(r->fin);
+    return NULL;
+}
+
+static int keeper_body(void *arg, void **value) {
+    (void)value;
+    return pc_event_wait(arg, 10.0);
+}
+
+Test(coro_aio, wait_and_gather_from_another_thread_block_it, .timeout = 20) {
+    struct job j[2] = {{0}};
+    pc_coro *c[2], *keeper;
+    jobs_new(j, c, 2);
+    struct remote r = {j, c, NULL, NULL, 1, 1, {0}, {0}};
+    expect_rc(pc_event_new(&r.registered), 0);
+    expect_rc(pc_event_new(&r.fin), 0);
+    expect_rc(pc_coro_spawn(&keeper, keeper_body, r.fin, NULL), 0);
+    pthread_t t = start_pthread(remote_waiter, &r);
+    expect_rc(pc_event_wait(r.registered, 10.0), 0);
+    expect_rc(pc_loop_run(pc_loop_current()), 0);
+    cr_assert_eq(pthread_join(t, NULL), 0);
+    expect_rc(r.wait_rc, 0);
+    cr_assert(!r.done[0] && r.done[1]);
+    expect_rc(r.gather_rc, 0);
+    cr_assert_eq((intptr_t)r.v[0], 100);
+    cr_assert_eq((intptr_t)r.v[1], 101);
+    expect_rc(pc_coro_error(keeper), 0);
+    pc_coro_free(keeper);
+    pc_event_free(r.registered);
+    pc_event_free(r.fin);
+    jobs_free(j, c, 2);
+}
