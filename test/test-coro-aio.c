@@ -657,3 +657,50 @@ Test(coro_aio, wait_and_gather_from_another_thread_block_it, .timeout = 20) {
     pc_event_free(r.fin);
     jobs_free(j, c, 2);
 }
+
+static int scope_on_an_event_body(void *arg, void **value) {
+    (void)value;
+    pc_timeout_scope s;
+    expect_rc(pc_timeout_scope_enter(&s, 0.1), 0);
+    int r = pc_event_wait(arg, PC_FOREVER); /* any blocking call, not only sleep */
+    expect_rc(pc_timeout_scope_exit(&s), -ETIMEDOUT);
+    return r;
+}
+
+Test(coro_aio, timeout_scope_cancels_a_wait_on_an_event, .timeout = 20) {
+    pc_event *e;
+    expect_rc(pc_event_new(&e), 0);
+    pc_coro *c;
+    expect_rc(pc_coro_spawn(&c, scope_on_an_event_body, e, NULL), 0);
+    expect_rc(pc_coro_join(c, 10.0), 0);
+    expect_rc(pc_coro_error(c), -ECANCELED);
+    pc_coro_free(c);
+    pc_event_free(e);
+}
+
+Test(coro_aio, taskgroup_spawn_survives_every_allocation_failure, .timeout = 20) {
+    pc_taskgroup *g;
+    expect_rc(pc_taskgroup_new(&g), 0);
+    int failed = 0;
+    for (int n = 1;; n++) {
+        pc_alloc_fail_nth(n);
+        pc_coro *c = NULL;
+        int r = pc_taskgroup_spawn(g, &c, spin_body, NULL, NULL);
+        pc_alloc_fail_nth(0);
+        if (r == 0) {
+            pc_coro_free(c);
+            break;
+        }
+        expect_rc(r, -ENOMEM);
+        cr_assert_null(c);
+        failed++;
+    }
+    cr_assert_eq(failed, 2); /* the array, then the coroutine */
+    pc_coro *c = NULL;
+    pc_alloc_fail_nth(2); /* the array has room now: the link fails */
+    expect_rc(pc_taskgroup_spawn(g, &c, spin_body, NULL, NULL), -ENOMEM);
+    cr_assert_null(c);
+    expect_rc(pc_taskgroup_wait(g, 0), -ETIMEDOUT);
+    pc_taskgroup_free(g); /* kills the one child */
+    expect_rc(pc_loop_run(pc_loop_current()), 0);
+}
