@@ -704,3 +704,30 @@ Test(coro_aio, taskgroup_spawn_survives_every_allocation_failure, .timeout = 20)
     pc_taskgroup_free(g); /* kills the one child */
     expect_rc(pc_loop_run(pc_loop_current()), 0);
 }
+
+static int forever_body(void *arg, void **value) {
+    (void)value;
+    return pc_event_wait(arg, PC_FOREVER);
+}
+
+Test(coro_aio, a_plain_thread_waiting_on_a_stuck_loop_gets_edeadlk, .timeout = 20) {
+    pc_event *e;
+    expect_rc(pc_event_new(&e), 0);
+    pc_coro *c;
+    expect_rc(pc_coro_spawn(&c, forever_body, e, NULL), 0);
+    pc_as_completed *it;
+    expect_rc(pc_as_completed_new(&it, &c, 1, PC_FOREVER), 0);
+    pc_coro *got;
+    /* nothing can wake it: gevent's LoopExit, and the helper is unwound */
+    expect_rc(pc_aio_wait(&c, 1, PC_ALL_COMPLETED, NULL, PC_FOREVER), -EDEADLK);
+    expect_rc(pc_as_completed_next(it, &got), -EDEADLK);
+    expect_rc(pc_taskgroup_wait(NULL, 1), -EINVAL);
+    pc_event_set(e);
+    expect_rc(pc_as_completed_next(it, &got), 0);
+    cr_assert_eq(got, c);
+    pc_as_completed_free(it);
+    expect_rc(pc_coro_error(c), 0);
+    expect_rc(pc_loop_run(pc_loop_current()), 0);
+    pc_coro_free(c);
+    pc_event_free(e);
+}
