@@ -14,6 +14,9 @@
  * kids array (with a reference on each child) is the loop thread's: the
  * group is used on its loop's thread only, and links run there too.
  *
+ * Lock order: the group's guard is a leaf; kills and links run without
+ * it.
+ *
  * Rejected: joining the children in spawn order in wait.  A failure of a
  * later child must cancel an earlier one that blocks forever, so the
  * failure has to be seen when it happens, not when wait reaches it.

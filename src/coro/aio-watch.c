@@ -14,6 +14,10 @@
  * holds a reference on each distinct coroutine, so the pointers it yields
  * stay valid until it dies.
  *
+ * Lock order: the watch's guard is a leaf; nothing else is taken while
+ * it is held (pc_coro_link, which takes the coroutine's guard, is called
+ * without it).
+ *
  * Rejected: one pc_event per coroutine set by a link, waited on in turn.
  * FIRST_COMPLETED must wait for any of n at once, which needs a shared
  * count anyway, and one waitq serves every mode.
