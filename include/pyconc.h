@@ -4,6 +4,7 @@
 #ifndef PYCONC_H
 #define PYCONC_H
 
+#include "pyconc/aio.h"
 #include "pyconc/base.h"
 #include "pyconc/coro.h"
 #include "pyconc/io.h"

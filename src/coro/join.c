@@ -76,6 +76,7 @@ int pc_coro_joinall(pc_coro *const *cs, int n, double timeout) {
 static void kill_here(void *arg) {
     pc_coro *c = arg;
     if (!atomic_load(&c->finished)) {
+        c->kills++; /* lets a timeout scope tell its own kill from others' */
         atomic_store(&c->cancel, true);
         if (c->state == PC__C_NEW) {
             pc__loop_make_ready(c->loop, c); /* runs no body: see pc__coro_run */
@@ -120,7 +121,8 @@ static void run_link(void *p) {
     coro_link *k = p;
     k->fn(k->coro, k->arg);
     pc__coro_release(k->coro);
-    pc__free(k);
+    /* not freed here: k is the loop's callback node (cb is its first
+     * member), which the loop frees after running it (loop.c run_soon) */
 }
 
 static void queue_link(pc_coro *c, coro_link *k) {

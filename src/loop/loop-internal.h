@@ -60,6 +60,7 @@ struct pc_coro {
     int error;                         /* the body's code; written before finished */
     void *value;                       /* written before finished */
     _Atomic bool cancel;               /* kill requested and not yet delivered */
+    unsigned long kills;               /* owner: kills received while unfinished */
     pc__ctx ctx;                       /* owner */
     pc__stack stack;                   /* owner */
     pc__waiter *parked_on;             /* owner: the waiter of the current park */
