@@ -53,7 +53,7 @@ static int coro_park(pc__waiter *w, int64_t deadline) {
     uint32_t s = atomic_load(&w->state);
     if (s == PC__W_WOKEN)
         return 0;
-    if (atomic_exchange(&c->cancel, false))
+    if (pc__coro_take_cancel(c))
         return -ECANCELED;
     if (deadline != PC__NO_DEADLINE && deadline <= pc__mono_ns())
         return -ETIMEDOUT; /* pc__wait then settles any racing wake-up */
@@ -115,7 +115,7 @@ static void coro_entry(void *arg) {
     /* first thing on a new stack: where the loop's own stack lies */
     pc__asan_finish_switch(NULL, &c->loop->main_bottom, &c->loop->main_size);
     void *value = NULL;
-    int err = atomic_exchange(&c->cancel, false) ? -ECANCELED : c->fn(c->arg, &value);
+    int err = pc__coro_take_cancel(c) ? -ECANCELED : c->fn(c->arg, &value);
     finish(c, err, value);
     pc__loop_switch_out(c->loop, true);
 }
@@ -135,7 +135,7 @@ void pc__coro_run(pc_coro *c) {
     pc_loop *l = c->loop;
     if (!atomic_load(&c->started)) {
         atomic_store(&c->started, true);
-        if (atomic_exchange(&c->cancel, false)) { /* killed before it ran */
+        if (pc__coro_take_cancel(c)) { /* killed before it ran */
             finish(c, -ECANCELED, NULL);
             l->live--;
             pc__coro_release(c);

@@ -12,7 +12,7 @@ int pc_coro_yield(void) {
     pc_coro *c = pc__tls_coro;
     if (!c)
         return pc_sleep(0);
-    if (atomic_exchange(&c->cancel, false))
+    if (pc__coro_take_cancel(c))
         return -ECANCELED;
     pc__loop_make_ready(c->loop, c);
     pc__loop_switch_out(c->loop, false);

@@ -98,6 +98,14 @@ struct pc_loop {
     _Atomic bool sleeping;                    /* owner sets around epoll_wait; wakers read */
 };
 
+/* Take a pending cancellation (kill), if any: true once per kill.  The
+ * relaxed load keeps the common case free of a locked instruction; the
+ * exchange then settles a kill that raced in. */
+static inline bool pc__coro_take_cancel(pc_coro *c) {
+    return atomic_load_explicit(&c->cancel, memory_order_relaxed) &&
+           atomic_exchange(&c->cancel, false);
+}
+
 /* loop.c */
 pc_loop *pc__loop_of_thread(void);
 void pc__loop_make_ready(pc_loop *l, pc_coro *c);        /* owner thread */
