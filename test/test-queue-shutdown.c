@@ -16,34 +16,9 @@
 #include <semaphore.h>
 #include <stdlib.h>
 
-#include "helpers.h"
+#include "held-alloc.h"
 
 #define P(i) ((void *)(intptr_t)(i))
-
-/* Segments hold 63 items; the put of the 63rd allocates the next one. */
-#define SEG_ITEMS 63
-
-static _Atomic bool hold_allocs;
-static sem_t in_alloc, release_alloc;
-
-static void *held_malloc(size_t size, void *ctx) {
-    (void)ctx;
-    if (atomic_exchange(&hold_allocs, false)) {
-        cr_assert_eq(sem_post(&in_alloc), 0);
-        cr_assert_eq(sem_wait(&release_alloc), 0);
-    }
-    return malloc(size);
-}
-
-static void setup(void) {
-    cr_assert_eq(sem_init(&in_alloc, 0, 0), 0);
-    cr_assert_eq(sem_init(&release_alloc, 0, 0), 0);
-    expect_rc(pc_set_allocator(&(pc_allocator){.malloc_fn = held_malloc}), 0);
-}
-
-static void teardown(void) {
-    pc_set_allocator(NULL);
-}
 
 static void count_discard(void *item, void *arg) {
     (void)item;
