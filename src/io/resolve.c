@@ -134,9 +134,7 @@ int pc_io_connect_tcp(const char *host, const char *port, double timeout) {
             r = fd;
             continue;
         }
-        double left =
-            deadline == PC__NO_DEADLINE ? PC_FOREVER : (double)(deadline - pc__mono_ns()) / 1e9;
-        r = pc_io_connect(fd, a->ai_addr, a->ai_addrlen, left < 0 ? 0 : left);
+        r = pc_io_connect(fd, a->ai_addr, a->ai_addrlen, pc__remaining(deadline));
         if (r == 0) {
             freeaddrinfo(res);
             return fd;

@@ -33,14 +33,6 @@ int pc_io_socket(int domain, int type, int protocol) {
     return fd < 0 ? -errno : fd;
 }
 
-/* Seconds left until `deadline`, as a timeout for pc_wait_fd. */
-static double left(int64_t deadline) {
-    if (deadline == PC__NO_DEADLINE)
-        return PC_FOREVER;
-    int64_t ns = deadline - pc__mono_ns();
-    return ns <= 0 ? 0 : (double)ns / 1e9;
-}
-
 /* After a call failed with errno: 1 to retry, or a negative code to
  * return.  Waits for `events` on EAGAIN. */
 static int wait_or_fail(int fd, int events, int64_t deadline) {
@@ -48,7 +40,7 @@ static int wait_or_fail(int fd, int events, int64_t deadline) {
         return 1;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
         return -errno;
-    int r = pc_wait_fd(fd, events, left(deadline));
+    int r = pc_wait_fd(fd, events, pc__remaining(deadline));
     return r < 0 ? r : 1;
 }
 
@@ -103,7 +95,7 @@ int pc_io_sendall(int fd, const void *buf, size_t len, double timeout) {
         return -EINVAL;
     const char *p = buf;
     while (len > 0) {
-        ssize_t n = pc_io_send(fd, p, len, left(deadline));
+        ssize_t n = pc_io_send(fd, p, len, pc__remaining(deadline));
         if (n < 0)
             return (int)n;
         p += n;
@@ -120,7 +112,7 @@ int pc_io_connect(int fd, const struct sockaddr *addr, socklen_t len, double tim
         return 0;
     if (errno != EINPROGRESS && errno != EINTR)
         return -errno;
-    int r = pc_wait_fd(fd, POLLOUT, left(deadline));
+    int r = pc_wait_fd(fd, POLLOUT, pc__remaining(deadline));
     if (r < 0)
         return r;
     int err = 0;

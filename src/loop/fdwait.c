@@ -19,13 +19,8 @@ static int wait_fd_thread(int fd, int events, double timeout) {
     int64_t deadline = PC__NO_DEADLINE;
     pc__deadline(timeout, &deadline);
     for (;;) {
-        int ms = -1;
-        if (deadline != PC__NO_DEADLINE) {
-            int64_t left = deadline - pc__mono_ns();
-            ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
-        }
         struct pollfd p = {.fd = fd, .events = (short)events};
-        int n = poll(&p, 1, ms);
+        int n = poll(&p, 1, pc__remaining_ms(deadline));
         if (n > 0)
             return p.revents & POLLNVAL ? -EBADF : p.revents;
         if (n == 0)

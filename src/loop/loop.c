@@ -313,13 +313,8 @@ static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
         atomic_store(&l->sleeping, false);
         return;
     }
-    int ms = -1;
-    if (deadline != PC__NO_DEADLINE) {
-        int64_t left = deadline - pc__mono_ns();
-        ms = left <= 0 ? 0 : (int)((left + 999999) / 1000000);
-    }
     struct epoll_event evs[64];
-    int n = epoll_wait(l->epfd, evs, 64, ms);
+    int n = epoll_wait(l->epfd, evs, 64, pc__remaining_ms(deadline));
     atomic_store(&l->sleeping, false);
     for (int i = 0; i < n; i++) {
         if (!evs[i].data.ptr) { /* the eventfd */
