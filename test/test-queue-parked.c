@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "probe.h"
+#include "sync-helpers.h"
 
 #define P(i) ((void *)(intptr_t)(i))
 #define I(p) ((int)(intptr_t)(p))
@@ -506,4 +507,27 @@ Test(queue_parked, timed_out_getter_takes_nothing, .init = setup, .timeout = 60)
         pc_queue_free(q);
         drain_reports();
     }
+}
+
+static void *lone_getter(void *arg) {
+    probe_install();
+    void *item;
+    pc_queue_get(arg, &item, 30.0);
+    return NULL;
+}
+
+static void free_queue(void *q) {
+    pc_queue_free(q);
+}
+
+Test(queue_parked, free_with_a_blocked_getter_aborts, .timeout = 30) {
+    pc_queue *q;
+    probe_init();
+    expect_rc(pc_queue_new(&q, NULL), 0);
+    pthread_t t = start_pthread(lone_getter, q);
+    probe_wait_parked(1);
+    expect_child_aborts(free_queue, q);
+    expect_rc(pc_queue_put(q, NULL, 0), 0);
+    pthread_join(t, NULL);
+    pc_queue_free(q); /* nobody waits now: no abort */
 }

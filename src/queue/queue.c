@@ -53,6 +53,8 @@
  */
 #include <errno.h>
 #include <stdalign.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "../internal/alloc.h"
 #include "queue-internal.h"
@@ -318,6 +320,13 @@ static void discard_all(pc_queue *q) {
 void pc_queue_free(pc_queue *q) {
     if (!q)
         return;
+    /* Unguarded: a waiter racing with free is the very error checked.  A
+     * waiter's timeout would later write into freed memory: refuse, as
+     * the sync primitives do. */
+    if (q->getters.head || q->putters.head || q->joiners.head) {
+        fputs("pyconc: pc_queue_free of a queue with blocked callers\n", stderr);
+        abort();
+    }
     drain(q);
     q->ops->destroy(q->store);
     pc__free_aligned(q);
