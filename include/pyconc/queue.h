@@ -66,8 +66,9 @@ typedef struct pc_queue_opts {
 /* Make a queue; opts NULL is an unbounded FIFO.  0, -EINVAL (unknown kind,
  * PRIORITY without cmp), -ENOMEM. */
 PC_EXTERN int pc_queue_new(pc_queue **q, const pc_queue_opts *opts);
-/* Free a queue nobody is blocked on; items still inside go to the discard
- * callback.  free(NULL) is a no-op. */
+/* Free a queue nobody is blocked on (one with blocked callers is a
+ * programmer error that aborts with a message); items still inside go to
+ * the discard callback.  free(NULL) is a no-op. */
 PC_EXTERN void pc_queue_free(pc_queue *q);
 
 /* Put `item`, waiting up to `timeout` for room in a full bounded queue. */
