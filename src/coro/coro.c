@@ -55,7 +55,8 @@ static int coro_park(pc__waiter *w, int64_t deadline) {
         return 0;
     if (pc__coro_take_cancel(c))
         return -ECANCELED;
-    if (deadline != PC__NO_DEADLINE && deadline <= pc__mono_ns())
+    /* deadline 0: a withdrawal (pc__wait), decided without the clock */
+    if (deadline != PC__NO_DEADLINE && (deadline == 0 || deadline <= pc__mono_ns()))
         return -ETIMEDOUT; /* pc__wait then settles any racing wake-up */
     /* Announce PARKED only now: a waker that comes earlier finds the
      * waiter not parked, leaves WOKEN and schedules nothing (the
