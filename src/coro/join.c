@@ -18,6 +18,7 @@
 
 static int join_parked(pc_coro *c, int64_t deadline) {
     pc__guard_lock(&c->guard);
+    /* relaxed: finish() stores it under this guard, whose acquire orders it */
     if (atomic_load_explicit(&c->finished, memory_order_relaxed)) {
         pc__guard_unlock(&c->guard);
         return 0;
@@ -35,6 +36,7 @@ static int join_parked(pc_coro *c, int64_t deadline) {
 static int join_deadline(pc_coro *c, int64_t deadline) {
     if (c == pc__tls_coro)
         return -EDEADLK;
+    /* acquire; pairs with the release store in coro.c's finish() */
     if (atomic_load_explicit(&c->finished, memory_order_acquire))
         return 0;
     if (!pc__tls_coro && pc__loop_on_owner(c->loop)) {
@@ -152,6 +154,7 @@ int pc_coro_link(pc_coro *c, void (*fn)(pc_coro *c, void *arg), void *arg) {
     k->coro = c;
     atomic_fetch_add(&c->refs, 1); /* the link's; dropped after it ran */
     pc__guard_lock(&c->guard);
+    /* relaxed: stored under this guard (finish()), as above */
     if (!atomic_load_explicit(&c->finished, memory_order_relaxed)) {
         k->cb.next = NULL;
         *c->links_tail = &k->cb;

@@ -142,6 +142,7 @@ static void wake_loop(pc_loop *l) {
 }
 
 void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c) {
+    /* relaxed: only a first guess; the seq_cst CAS below publishes c */
     pc_coro *head = atomic_load_explicit(&l->incoming, memory_order_relaxed);
     do
         c->remote_next = head;
@@ -341,6 +342,7 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
         take_remote(l);
         run_soon(l);
         run_ready(l);
+        /* acquire; pairs with the release store in coro.c's finish() */
         if (until && atomic_load_explicit(&until->finished, memory_order_acquire))
             break;
         if (l->stopping)
