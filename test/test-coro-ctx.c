@@ -168,7 +168,7 @@ Test(coro_ctx, entry_returning_kills_the_process, .timeout = 20) {
 
 /*
  * switch_known(from, to, out): load known values into every callee-saved
- * register, pc__ctx_switch(from, to), and when switched back store what
+ * register, switch as pc__ctx_switch(from, to) does, and when switched back store what
  * those registers then hold into out[] (in the order of the known values:
  * 0x1000 + i for integer register i, 0.5 + i for d8 + i).  Written in
  * assembly so that no compiler can keep or reload the values elsewhere.
@@ -184,7 +184,7 @@ __asm__(".text\n"
         "  pushq %rdx\n  subq $8, %rsp\n" /* keeps rsp 16-byte aligned at the call */
         "  movq $0x1000, %rbx\n  movq $0x1001, %rbp\n  movq $0x1002, %r12\n"
         "  movq $0x1003, %r13\n  movq $0x1004, %r14\n  movq $0x1005, %r15\n"
-        "  call pc__ctx_switch\n"
+        "  leaq 1f(%rip), %rax\n  jmp pc__ctx_switch_jmp\n1:\n" /* as ctx.h does */
         "  movq 8(%rsp), %rdx\n"
         "  movq %rbx, 0(%rdx)\n  movq %rbp, 8(%rdx)\n  movq %r12, 16(%rdx)\n"
         "  movq %r13, 24(%rdx)\n  movq %r14, 32(%rdx)\n  movq %r15, 40(%rdx)\n"

@@ -6,17 +6,17 @@
  * The probe here also has a gate: a thread can be stopped at its Nth call
  * of park(), before the real park or after it returned, while the main
  * thread puts, gets or shuts down.  That pins down the interleavings that
- * matter: a wake-up landing on a waiter whose own re-check already settled
- * its call, a wake-up racing with a timeout.
+ * matter: a call settled by the re-check a waiter makes once it is queued,
+ * a wake-up racing with a timeout.  A second gate stops a thread where it
+ * is about to register (pc__queue_register_hook).
  *
- * Only parks with a deadline other than 0 are reported without a gate:
- * queue.c's block_on() calls pc__wait() with deadline 0 to withdraw a
- * waiter whose re-check settled the call, which is not a park.
+ * Only parks with a deadline other than 0 are reported without a gate.
  */
 #include <errno.h>
 #include <semaphore.h>
 #include <time.h>
 
+#include "../src/queue/queue-internal.h"
 #include "probe.h"
 #include "sync-helpers.h"
 
@@ -51,9 +51,26 @@ static int gated_park(pc__waiter *w, int64_t deadline) {
 
 static const pc__parker gated_parker = {gated_park, probe_wake};
 
+/* The register gate: a thread whose `tl_hold_register` is set stops once,
+ * reported like a park, where it is about to register as a waiter (its
+ * attempt failed and it is not queued yet), until the main thread opens
+ * `register_gate`. */
+static sem_t register_gate;
+static _Thread_local bool tl_hold_register;
+
+static void hold_at_register(void) {
+    if (!tl_hold_register)
+        return;
+    tl_hold_register = false;
+    report_park();
+    cr_assert_eq(sem_wait(&register_gate), 0);
+}
+
 static void setup(void) {
     probe_init();
     cr_assert_eq(sem_init(&gate, 0, 0), 0);
+    cr_assert_eq(sem_init(&register_gate, 0, 0), 0);
+    pc__queue_register_hook = hold_at_register;
 }
 
 static void open_gate(void) {
@@ -80,7 +97,8 @@ struct op {
     double timeout;
     int gate_at;
     bool gate_after;
-    _Atomic int rc; /* 1 while the call runs */
+    bool hold_register; /* stop at the register gate once */
+    _Atomic int rc;     /* 1 while the call runs */
     pthread_t t;
 };
 
@@ -88,6 +106,7 @@ static void *run_op(void *arg) {
     struct op *o = arg;
     tl_gate_at = o->gate_at;
     tl_gate_after = o->gate_after;
+    tl_hold_register = o->hold_register;
     pc__tls_parker = &gated_parker;
     int rc;
     switch (o->kind) {
@@ -105,13 +124,14 @@ static void start(struct op *o, pc_queue *q, enum op_kind kind, void *item, doub
 }
 
 static void start_gated(struct op *o, pc_queue *q, enum op_kind kind, void *item, double timeout,
-                        int gate_at, bool after) {
+                        int gate_at, bool after, bool hold_register) {
     *o = (struct op){.q = q,
                      .kind = kind,
                      .item = item,
                      .timeout = timeout,
                      .gate_at = gate_at,
                      .gate_after = after,
+                     .hold_register = hold_register,
                      .rc = 1};
     o->t = start_pthread(run_op, o);
 }
@@ -389,29 +409,26 @@ Test(queue_parked, immediate_shutdown_credits_removed_items_to_join, .init = set
 /* ----------------------------------------- wake-ups that meet a re-check */
 
 /*
- * W1 parked, then woken by put A; it re-registers and its re-check takes
- * A.  Stopped at the gate before it withdraws, it is still queued, ahead of
- * W2, which parks.  Put B wakes the queue's head: W1.  W1 needs no wake-up
- * (its re-check settled its call), so it must pass this one on to W2, or
- * W2 sleeps beside B for good.
+ * W1 finds the queue empty and, stopped at the register gate, is not yet
+ * queued when put A lands (so A wakes nobody).  W1 then registers and its
+ * re-check takes A: it must leave the queue with A, so that W2, which
+ * parks next, is the one that put B wakes.  A W1 left queued would take
+ * B's wake-up and W2 would sleep beside B for good.
  */
-Test(queue_parked, getter_passes_on_a_wake_up_it_does_not_need, .init = setup, .timeout = 120) {
+Test(queue_parked, getter_settled_by_its_recheck_leaves_the_queue, .init = setup, .timeout = 120) {
     for (size_t k = 0; k < N_KINDS; k++) {
         const struct config *c = &all_kinds[k];
-        if (c->maxsize == 1)
-            continue; /* A and B must fit together */
         pc_queue *q = make(c);
         struct op w1, w2;
-        start_gated(&w1, q, GET, NULL, PC_FOREVER, 2, false);
-        probe_wait_parked(1);
+        start_gated(&w1, q, GET, NULL, PC_FOREVER, 0, false, true);
+        probe_wait_parked(1); /* W1 at the register gate */
         expect_rc(pc_queue_put(q, P(1), 0), 0);
-        probe_wait_parked(1); /* W1 at the gate, A in hand */
+        cr_assert_eq(sem_post(&register_gate), 0);
+        expect_rc(finish(&w1, 10), 0);
+        cr_assert_eq(w1.item, P(1), "%s", c->what);
         start(&w2, q, GET, NULL, PC_FOREVER);
         probe_wait_parked(1);
         expect_rc(pc_queue_put(q, P(2), 0), 0);
-        open_gate();
-        expect_rc(finish(&w1, 10), 0);
-        cr_assert_eq(w1.item, P(1), "%s", c->what);
         expect_rc(finish(&w2, 10), 0);
         cr_assert_eq(w2.item, P(2), "%s", c->what);
         pc_queue_free(q);
@@ -419,9 +436,9 @@ Test(queue_parked, getter_passes_on_a_wake_up_it_does_not_need, .init = setup, .
     }
 }
 
-/* The same for putters: P1's re-check puts X into the room a get made;
- * the next get's wake-up lands on P1 and must reach P2. */
-Test(queue_parked, putter_passes_on_a_wake_up_it_does_not_need, .init = setup, .timeout = 120) {
+/* The same for putters: P1's re-check puts its item into the room a get
+ * made before P1 registered; the next get's wake-up must reach P2. */
+Test(queue_parked, putter_settled_by_its_recheck_leaves_the_queue, .init = setup, .timeout = 120) {
     for (size_t k = 0; k < N_BOUNDED; k++) {
         const struct config *c = &bounded_kinds[k];
         pc_queue *q = make(c);
@@ -429,16 +446,15 @@ Test(queue_parked, putter_passes_on_a_wake_up_it_does_not_need, .init = setup, .
         void *item;
         fill(q);
         struct op p1, p2;
-        start_gated(&p1, q, PUT, P(n + 1), PC_FOREVER, 2, false);
-        probe_wait_parked(1);
+        start_gated(&p1, q, PUT, P(n + 1), PC_FOREVER, 0, false, true);
+        probe_wait_parked(1); /* P1 at the register gate */
         expect_rc(pc_queue_get_nowait(q, &item), 0);
-        probe_wait_parked(1); /* P1 at the gate, its item in */
+        cr_assert_eq(sem_post(&register_gate), 0);
+        expect_rc(finish(&p1, 10), 0);
         cr_assert(pc_queue_full(q));
         start(&p2, q, PUT, P(n + 2), PC_FOREVER);
         probe_wait_parked(1);
         expect_rc(pc_queue_get_nowait(q, &item), 0);
-        open_gate();
-        expect_rc(finish(&p1, 10), 0);
         expect_rc(finish(&p2, 10), 0);
         cr_assert(pc_queue_full(q), "%s", c->what);
         pc_queue_free(q);
@@ -458,7 +474,7 @@ Test(queue_parked, get_timeout_racing_a_put_loses_nothing, .init = setup, .timeo
     for (size_t k = 0; k < N_KINDS; k++) {
         pc_queue *q = make(&all_kinds[k]);
         struct op g;
-        start_gated(&g, q, GET, NULL, 0.05, 1, true);
+        start_gated(&g, q, GET, NULL, 0.05, 1, true, false);
         probe_wait_parked(2); /* parked, then timed out, at the gate */
         expect_rc(pc_queue_put(q, P(5), 0), 0);
         open_gate();
@@ -478,7 +494,7 @@ Test(queue_parked, put_timeout_racing_a_get_loses_nothing, .init = setup, .timeo
         long n = bounded_kinds[k].maxsize;
         fill(q);
         struct op p;
-        start_gated(&p, q, PUT, P(n + 1), 0.05, 1, true);
+        start_gated(&p, q, PUT, P(n + 1), 0.05, 1, true, false);
         probe_wait_parked(2);
         void *item;
         expect_rc(pc_queue_get_nowait(q, &item), 0);

@@ -127,20 +127,18 @@ static void run_link(void *p) {
      * member), which the loop frees after running it (loop.c run_soon) */
 }
 
+static void drop_link(pc__callback *cb) {
+    pc__coro_release(((coro_link *)cb)->coro);
+}
+
 static void queue_link(pc_coro *c, coro_link *k) {
-    k->cb.next = NULL;
     k->cb.cb = run_link;
     k->cb.arg = k;
-    pc_loop *l = c->loop;
-    if (pc__loop_on_owner(l)) {
-        *l->soon_tail = &k->cb;
-        l->soon_tail = &k->cb.next;
-    } else { /* linked from another thread after the end */
-        pc__guard_lock(&l->remote_guard);
-        *l->remote_tail = &k->cb;
-        l->remote_tail = &k->cb.next;
-        pc__guard_unlock(&l->remote_guard);
-    }
+    k->cb.drop = drop_link;
+    if (pc__loop_on_owner(c->loop))
+        pc__loop_post(c->loop, &k->cb);
+    else /* linked from another thread after the end */
+        pc__loop_post_remote(c->loop, &k->cb);
 }
 
 int pc_coro_link(pc_coro *c, void (*fn)(pc_coro *c, void *arg), void *arg) {
@@ -167,13 +165,9 @@ int pc_coro_link(pc_coro *c, void (*fn)(pc_coro *c, void *arg), void *arg) {
     return 0;
 }
 
-/* Called by coro.c's finish() on the owner thread: every link, in order. */
-void pc__coro_schedule_links(pc_coro *c) {
-    pc__guard_lock(&c->guard);
-    pc__callback *cb = c->links;
-    c->links = NULL;
-    c->links_tail = &c->links;
-    pc__guard_unlock(&c->guard);
+/* Called by coro.c's finish() on the owner thread with the links it took
+ * off the coroutine: every one, in order. */
+void pc__coro_schedule_links(pc_coro *c, pc__callback *cb) {
     while (cb) {
         pc__callback *n = cb->next;
         queue_link(c, (coro_link *)cb);

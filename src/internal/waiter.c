@@ -190,10 +190,20 @@ int pc__wait(pc__guard *g, pc__waitq *q, pc__waiter *w, int64_t deadline) {
     }
     pc__guard_unlock(g);
     /* A waker dequeued w before we could: its wake-up is committed and
-     * wins.  Wait for it to land, without a deadline: it is imminent. */
-    while (w->parker->park(w, PC__NO_DEADLINE) != 0) {
-    }
+     * wins. */
+    pc__waiter_await_committed(w);
     if (w->parker->overridden)
         w->parker->overridden(w, r);
     return 0;
+}
+
+void pc__waiter_await_committed(pc__waiter *w) {
+    /* Without a deadline: the wake-up is imminent.  A park may still end
+     * early, cancelled: the cancellation must outlive this wait (handed
+     * back once it landed, or the next park would end at once again). */
+    int r, cancelled = 0;
+    while ((r = w->parker->park(w, PC__NO_DEADLINE)) != 0)
+        cancelled = r;
+    if (cancelled && w->parker->overridden)
+        w->parker->overridden(w, cancelled);
 }

@@ -107,6 +107,10 @@ pc__waiter *pc__waitq_take_all(pc__waitq *q, int result, unsigned *n);
  * removed itself.
  */
 int pc__wait(pc__guard *g, pc__waitq *q, pc__waiter *w, int64_t deadline);
+/* For a waiter that a waker took off its queue (w->queued is false) but
+ * may not have woken yet: wait until the wake-up lands.  A cancellation
+ * that comes meanwhile is kept for the next blocking point. */
+void pc__waiter_await_committed(pc__waiter *w);
 
 /* Wake a waiter popped under the guard; call after dropping the guard. */
 static inline void pc__waiter_wake(pc__waiter *w) {

@@ -26,6 +26,9 @@ typedef struct pc__callback {
     struct pc__callback *next;
     pc_callback cb;
     void *arg;
+    /* Called instead of cb when the loop is freed with the callback still
+     * queued (it may hold references); NULL: nothing to undo. */
+    void (*drop)(struct pc__callback *c);
 } pc__callback;
 
 /* A timer: a callback at an absolute deadline, in the loop's heap. */
@@ -48,6 +51,7 @@ enum pc__coro_state {
  * SPINNING ("not parked yet") and WOKEN. */
 enum { PC__W_TIMEDOUT = 3, PC__W_CANCELLED = 4, PC__W_PARKED = 5 };
 
+/* Every field is set by coro.c's object_init(): add new ones there. */
 struct pc_coro {
     _Atomic long refs;                 /* the spawner's + the loop's while alive + joiners' */
     pc_loop *loop;                     /* fixed */
@@ -83,19 +87,30 @@ struct pc_loop {
     const void *main_bottom;              /* owner: the thread's stack, as ASan saw it */
     size_t main_size;                     /* owner: ditto */
     void *main_tsan;                      /* owner: the thread's own TSan fiber */
+    bool from_main;                       /* owner: the last switch left main_ctx */
     pc_coro *current;                     /* owner */
-    pc_coro *ready_head, *ready_tail;     /* owner */
+    pc_coro *batch;                       /* owner: this turn's coroutines not yet run */
+    pc_coro *ready_head, *ready_tail;     /* owner: the next turn's */
+    pc_coro *until;                       /* owner: what run_until waits for, or NULL */
+    int64_t until_deadline;               /* owner: run_until's deadline */
     pc__callback *soon_head, **soon_tail; /* owner */
     pc__timer **heap;                     /* owner: min-heap on (deadline, seq) */
     size_t heap_len, heap_cap;
     unsigned long timer_seq; /* owner */
     long live;               /* owner: coroutines spawned and not finished */
     long fd_waits;           /* owner: coroutines parked in pc_wait_fd */
-    pc_coro *zombie;         /* owner: finished, its stack to release */
+    pc_coro *zombie;         /* owner: ended in the last switch; the next context reaps it */
+    pc_coro *coro_cache;     /* owner: freed coroutine objects kept for spawns (coro.c) */
+    int coro_cached;         /* owner: how many */
     pc__guard remote_guard;
     pc__callback *remote_head, **remote_tail; /* guarded by remote_guard */
-    _Atomic(pc_coro *) incoming;              /* lock-free stack of woken coroutines */
-    _Atomic bool sleeping;                    /* owner sets around epoll_wait; wakers read */
+    /* Set when something that only the loop's own turn handles arrived
+     * from outside (a threadsafe callback, a signal); cleared by the turn.
+     * Coroutines read it to decide whether they may run the next turn's
+     * coroutines themselves (pc__loop_next). */
+    _Atomic bool attention;
+    _Atomic(pc_coro *) incoming; /* lock-free stack of woken coroutines */
+    _Atomic bool sleeping;       /* owner sets around epoll_wait; wakers read */
 };
 
 /* Take a pending cancellation (kill), if any: true once per kill.  The
@@ -111,7 +126,16 @@ pc_loop *pc__loop_of_thread(void);
 void pc__loop_make_ready(pc_loop *l, pc_coro *c);        /* owner thread */
 void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c); /* any thread */
 void pc__loop_switch_out(pc_loop *l, bool final);        /* from the running coroutine */
-bool pc__loop_on_owner(const pc_loop *l);
+pc_coro *pc__loop_next(pc_loop *l); /* the coroutine to switch to, or NULL: the loop */
+/* Queue a callback node (freed by the loop after it ran, or dropped):
+ * pc__loop_post on the owner thread, pc__loop_post_remote from any. */
+void pc__loop_post(pc_loop *l, pc__callback *c);
+void pc__loop_post_remote(pc_loop *l, pc__callback *c);
+extern _Thread_local pc_loop *pc__tls_loop; /* the thread's loop, once made */
+/* Whether the calling thread owns l (its loop is l). */
+static inline bool pc__loop_on_owner(const pc_loop *l) {
+    return l == pc__tls_loop;
+}
 int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline);
 
 /* timers.c (owner thread) */
@@ -127,6 +151,7 @@ extern const pc__parker pc__coro_parker;
 extern _Thread_local pc_coro *pc__tls_coro;
 void pc__coro_run(pc_coro *c); /* loop: switch to c until it parks or ends */
 void pc__coro_release(pc_coro *c);
-void pc__coro_schedule_links(pc_coro *c); /* join.c */
+void pc__coro_cache_free(pc_loop *l);
+void pc__coro_schedule_links(pc_coro *c, pc__callback *links); /* join.c */
 
 #endif

@@ -5,7 +5,16 @@
  * woken coroutines from the lock-free `incoming` stack); run the callbacks
  * queued so far; run the coroutines ready so far (each until it parks or
  * ends); fire due timers; then, if nothing is ready, sleep in epoll until
- * the next timer, an fd, or the eventfd that remote wakers write.
+ * the next timer, an fd, or the eventfd that remote wakers write (and if
+ * coroutines are ready while others wait on fds, poll the fds without
+ * sleeping, so that busy coroutines cannot starve IO).
+ *
+ * Hand-over: a coroutine that switches out goes straight to the next
+ * coroutine of the turn (pc__loop_next), and when the turn is done and the
+ * next turn would do nothing but run coroutines, it runs that turn itself
+ * (only_coroutines_to_run).  The loop's own context is entered only when
+ * it has something to do: one switch per hand-over instead of two, and
+ * the order is the one that turns through the loop would give.
  *
  * Remote wake-ups and sleep: a remote waker publishes its work (seq_cst),
  * then reads `sleeping`; the loop sets `sleeping` (seq_cst), then looks
@@ -37,7 +46,7 @@
 #include "loop-internal.h"
 #include "pyconc/thread.h"
 
-static _Thread_local pc_loop *tls_loop;
+_Thread_local pc_loop *pc__tls_loop;
 static pthread_key_t loop_key;
 static pthread_once_t loop_key_once = PTHREAD_ONCE_INIT;
 
@@ -72,50 +81,51 @@ static pc_loop *loop_create(void) {
     epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev);
     l->soon_tail = &l->soon_head;
     l->remote_tail = &l->remote_head;
+    l->until_deadline = PC__NO_DEADLINE;
     return l;
 }
 
+static void free_callbacks(pc__callback *cb) {
+    for (pc__callback *n; cb; cb = n) {
+        n = cb->next;
+        if (cb->drop)
+            cb->drop(cb);
+        pc__free(cb);
+    }
+}
+
 static void loop_destroy(pc_loop *l) {
-    for (pc__callback *cb = l->soon_head, *n; cb; cb = n) {
-        n = cb->next;
-        pc__free(cb);
-    }
-    for (pc__callback *cb = l->remote_head, *n; cb; cb = n) {
-        n = cb->next;
-        pc__free(cb);
-    }
+    free_callbacks(l->soon_head);
+    free_callbacks(l->remote_head);
     pc__timers_free(l);
+    pc__coro_cache_free(l);
     close(l->epfd);
     close(l->wakefd);
     pc__free(l);
 }
 
 pc_loop *pc__loop_of_thread(void) {
-    if (tls_loop)
-        return tls_loop;
+    if (pc__tls_loop)
+        return pc__tls_loop;
     pthread_once(&loop_key_once, make_key);
-    tls_loop = loop_create();
-    if (tls_loop)
-        pthread_setspecific(loop_key, tls_loop);
-    return tls_loop;
+    pc__tls_loop = loop_create();
+    if (pc__tls_loop)
+        pthread_setspecific(loop_key, pc__tls_loop);
+    return pc__tls_loop;
 }
 
 pc_loop *pc_loop_current(void) {
     return pc__loop_of_thread();
 }
 
-bool pc__loop_on_owner(const pc_loop *l) {
-    return pthread_equal(l->owner, pthread_self());
-}
-
 int pc_loop_close(void) {
-    pc_loop *l = tls_loop;
+    pc_loop *l = pc__tls_loop;
     if (!l)
         return 0;
     if (l->live || l->running)
         return -EBUSY;
     pthread_setspecific(loop_key, NULL);
-    tls_loop = NULL;
+    pc__tls_loop = NULL;
     loop_destroy(l);
     return 0;
 }
@@ -153,7 +163,10 @@ void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c) {
 
 /* Move what other threads sent into the owner's queues. */
 static void take_remote(pc_loop *l) {
-    pc_coro *c = atomic_exchange(&l->incoming, NULL);
+    /* relaxed: a first look, to spare the exchange when nothing came */
+    pc_coro *c = atomic_load_explicit(&l->incoming, memory_order_relaxed);
+    if (c)
+        c = atomic_exchange(&l->incoming, NULL);
     pc_coro *rev = NULL; /* the stack is newest first: restore arrival order */
     while (c) {
         pc_coro *n = c->remote_next;
@@ -163,7 +176,9 @@ static void take_remote(pc_loop *l) {
     }
     for (; rev; rev = rev->remote_next)
         pc__loop_make_ready(l, rev);
-    if (l->remote_head) {
+    /* relaxed: a first look; the guard orders the list itself */
+    if (atomic_load_explicit(&l->attention, memory_order_relaxed)) {
+        atomic_store_explicit(&l->attention, false, memory_order_relaxed);
         pc__guard_lock(&l->remote_guard);
         if (l->remote_head) {
             *l->soon_tail = l->remote_head;
@@ -179,12 +194,25 @@ static void take_remote(pc_loop *l) {
 
 static pc__callback *callback_new(pc_callback cb, void *arg) {
     pc__callback *c = pc__malloc(sizeof *c);
-    if (c) {
-        c->next = NULL;
-        c->cb = cb;
-        c->arg = arg;
-    }
+    if (c)
+        *c = (pc__callback){.cb = cb, .arg = arg};
     return c;
+}
+
+void pc__loop_post(pc_loop *l, pc__callback *c) {
+    c->next = NULL;
+    *l->soon_tail = c;
+    l->soon_tail = &c->next;
+}
+
+void pc__loop_post_remote(pc_loop *l, pc__callback *c) {
+    c->next = NULL;
+    pc__guard_lock(&l->remote_guard);
+    *l->remote_tail = c;
+    l->remote_tail = &c->next;
+    pc__guard_unlock(&l->remote_guard);
+    atomic_store(&l->attention, true); /* seq_cst: before the load in wake_loop() */
+    wake_loop(l);
 }
 
 int pc_loop_call_soon(pc_loop *l, pc_callback cb, void *arg) {
@@ -195,8 +223,7 @@ int pc_loop_call_soon(pc_loop *l, pc_callback cb, void *arg) {
     pc__callback *c = callback_new(cb, arg);
     if (!c)
         return -ENOMEM;
-    *l->soon_tail = c;
-    l->soon_tail = &c->next;
+    pc__loop_post(l, c);
     return 0;
 }
 
@@ -206,12 +233,7 @@ int pc_loop_call_soon_threadsafe(pc_loop *l, pc_callback cb, void *arg) {
     pc__callback *c = callback_new(cb, arg);
     if (!c)
         return -ENOMEM;
-    pc__guard_lock(&l->remote_guard);
-    *l->remote_tail = c;
-    l->remote_tail = &c->next;
-    pc__guard_unlock(&l->remote_guard);
-    atomic_thread_fence(memory_order_seq_cst); /* pairs with sleep_in_epoll() */
-    wake_loop(l);
+    pc__loop_post_remote(l, c);
     return 0;
 }
 
@@ -279,22 +301,55 @@ static void run_soon(pc_loop *l) {
     }
 }
 
+/* Run the coroutines ready at the start of the turn.  Each runs until it
+ * parks or ends; one that switches out hands over straight to the next
+ * of the batch (pc__loop_next), so pc__coro_run returns only once the
+ * batch is done or the loop has something of its own to do. */
 static void run_ready(pc_loop *l) {
-    pc_coro *c = l->ready_head, *end = l->ready_tail;
-    if (!c)
-        return;
+    l->batch = l->ready_head;
     l->ready_head = l->ready_tail = NULL;
-    while (c) {
-        pc_coro *n = c->next;
+    for (pc_coro *c; (c = l->batch);) {
+        l->batch = c->next;
         pc__coro_run(c);
-        if (c == end)
-            break;
-        c = n;
     }
 }
 
+/* Whether a turn of the loop would do nothing but run the ready
+ * coroutines: then a coroutine that switches out may run that turn
+ * itself and save the two switches through the loop's context. */
+static bool only_coroutines_to_run(pc_loop *l) {
+    if (l->soon_head || l->stopping || l->fd_waits)
+        return false;
+    /* relaxed: a late look only delays the remote work by a turn; the
+     * loop's own turn takes it with the exchange / the guard */
+    if (atomic_load_explicit(&l->incoming, memory_order_relaxed) ||
+        atomic_load_explicit(&l->attention, memory_order_relaxed))
+        return false;
+    /* acquire; pairs with the release store in coro.c's finish() */
+    if (l->until && atomic_load_explicit(&l->until->finished, memory_order_acquire))
+        return false;
+    if (l->heap_len || l->until_deadline != PC__NO_DEADLINE) {
+        int64_t now = pc__mono_ns();
+        if (now >= l->until_deadline || (l->heap_len && pc__timers_next(l) <= now))
+            return false;
+    }
+    return true;
+}
+
+pc_coro *pc__loop_next(pc_loop *l) {
+    pc_coro *c = l->batch;
+    if (!c) {
+        if (!l->ready_head || !only_coroutines_to_run(l))
+            return NULL;
+        c = l->ready_head; /* the next turn, run from here */
+        l->ready_head = l->ready_tail = NULL;
+    }
+    l->batch = c->next;
+    return c;
+}
+
 static bool work_pending(pc_loop *l) {
-    return l->ready_head || l->soon_head || atomic_load(&l->incoming) || l->remote_head;
+    return l->ready_head || l->soon_head || atomic_load(&l->incoming) || atomic_load(&l->attention);
 }
 
 /*
@@ -308,15 +363,10 @@ static bool other_threads_exist(void) {
     return pc_thread_active_count() > 1;
 }
 
-static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
-    atomic_store(&l->sleeping, true); /* seq_cst; pairs with wake_loop() */
-    if (work_pending(l)) {
-        atomic_store(&l->sleeping, false);
-        return;
-    }
+/* Wait up to timeout_ms for fds and the eventfd; wake who waits. */
+static void poll_fds(pc_loop *l, int timeout_ms) {
     struct epoll_event evs[64];
-    int n = epoll_wait(l->epfd, evs, 64, pc__remaining_ms(deadline));
-    atomic_store(&l->sleeping, false);
+    int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
     for (int i = 0; i < n; i++) {
         if (!evs[i].data.ptr) { /* the eventfd */
             uint64_t v;
@@ -330,6 +380,16 @@ static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
     }
 }
 
+static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
+    atomic_store(&l->sleeping, true); /* seq_cst; pairs with wake_loop() */
+    if (work_pending(l)) {
+        atomic_store(&l->sleeping, false);
+        return;
+    }
+    poll_fds(l, pc__remaining_ms(deadline));
+    atomic_store(&l->sleeping, false);
+}
+
 int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
     if (!l)
         return -EINVAL;
@@ -337,6 +397,8 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
         return -EPERM;
     l->running = true;
     l->stopping = false;
+    l->until = until;
+    l->until_deadline = deadline;
     int r = 0;
     for (;;) {
         take_remote(l);
@@ -353,8 +415,11 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
         int64_t now = l->heap_len || deadline != PC__NO_DEADLINE ? pc__mono_ns() : 0;
         if (l->heap_len)
             pc__timers_fire_due(l, now);
-        if (work_pending(l))
+        if (work_pending(l)) {
+            if (l->fd_waits)
+                poll_fds(l, 0); /* busy coroutines must not starve the fds */
             continue;
+        }
         if (deadline != PC__NO_DEADLINE && now >= deadline) {
             r = -ETIMEDOUT;
             break;
@@ -371,6 +436,8 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
         sleep_in_epoll(l, next < deadline ? next : deadline);
     }
     l->running = false;
+    l->until = NULL;
+    l->until_deadline = PC__NO_DEADLINE;
     return r;
 }
 

@@ -61,6 +61,11 @@ typedef struct pc__queue_ops {
 
 extern const pc__queue_ops pc__ring_ops, pc__segment_ops, pc__lifo_ops, pc__priority_ops;
 
+/* For tests only: when set, called by a caller that is about to register
+ * as a waiter (its attempt failed), before it does; lets a test act in
+ * that window (test-queue-parked.c).  Read on the blocking path only. */
+extern void (*pc__queue_register_hook)(void);
+
 /* Wait a moment for another thread to finish a step it has committed to
  * (the promises above): spin, then yield the processor. */
 static inline void pc__queue_backoff(unsigned *n) {

@@ -3,23 +3,27 @@
  * the storages of queue-internal.h.
  *
  * Blocking.  A getter that finds the storage empty (after a short bounded
- * spin) queues a waiter on `getters` and bumps `getters_waiting`, then
- * tries the storage once more before it parks.  A putter, after storing an
- * item, issues a seq_cst fence and reads `getters_waiting`; only when it is
- * nonzero does it take the guard and wake one getter.  The two fences
- * (wake_one() and block_on()) form a Dekker pair: either the getter's
- * re-check sees the item, or the putter sees the getter registered.  So
- * the common case costs the putter one fence and one load, and no lock.
- * Putters waiting for room in a bounded queue mirror this with `putters`.
+ * spin, in threads only) takes the guard, queues a waiter on `getters`,
+ * bumps `getters_waiting`, issues a seq_cst fence and tries the storage
+ * once more, still under the guard, before it parks.  A putter, after
+ * storing an item, issues a seq_cst fence and reads `getters_waiting`;
+ * only when it is nonzero does it take the guard and wake one getter.  The
+ * two fences (wake_one() and block_on()) form a Dekker pair: either the
+ * getter's re-check sees the item, or the putter sees the getter
+ * registered.  So the common case costs the putter one fence and one load,
+ * and no lock.  Putters waiting for room in a bounded queue mirror this
+ * with `putters`.  The attempts under the guard touch only the storage;
+ * the wake-ups they owe the other side wait until the guard is dropped.
  *
- * A woken getter is not handed an item; it retries, and may lose the item
- * to a getter that never slept (that one took it: nothing is lost) and
- * park again.  Every successful put wakes at most one getter; a waiter that
- * was woken but did not need it (its own re-check, made while it was
- * still queued, already settled the call: an item, an error) passes the
- * wake-up on.  Each wake-up announces one item or one free place, and one
- * that dies with a waiter that did not use it strands that item.
- *
+ * A woken getter is not handed an item; it retries at once, unregistered,
+ * and may lose the item to a getter that never slept (that one took it:
+ * nothing is lost) and register and park again.  Every successful put
+ * wakes at most one getter.  A waiter whose re-check settles its call
+ * withdraws before it drops the guard, so no waker ever spends a wake-up
+ * on a queued waiter that does not need it.  Rejected: re-checking
+ * outside the guard; it saves a lock hold, but a waker can then dequeue a
+ * waiter whose re-check settled its call, which must pass the wake-up on.
+
  * Bounding.  A ring is bounded by itself.  The other storages are
  * unbounded; `admitted` (a CAS loop that never exceeds maxsize) bounds
  * them, released by each get.
@@ -83,7 +87,16 @@ struct pc_queue {
 
 enum { OPEN = 0, SHUT = 1, SHUT_IMMEDIATE = 2 };
 
+void (*pc__queue_register_hook)(void);
+
 /* ---------------------------------------------------------------- waking */
+
+/* `waiting` counters change only under q->guard, so a plain load and
+ * store do (no locked instruction); wakers outside the guard only read. */
+static inline void count_waiting(_Atomic uint32_t *waiting, int delta) {
+    uint32_t n = atomic_load_explicit(waiting, memory_order_relaxed);
+    atomic_store_explicit(waiting, n + (uint32_t)delta, memory_order_relaxed);
+}
 
 /* Wake one waiter of wq if the hint says there may be one.  The fence
  * pairs with the one in block_on(). */
@@ -94,7 +107,7 @@ static void wake_one(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting) {
     pc__guard_lock(&q->guard);
     pc__waiter *w = pc__waitq_pop(wq);
     if (w)
-        atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
+        count_waiting(waiting, -1);
     pc__guard_unlock(&q->guard);
     if (w)
         pc__waiter_wake(w);
@@ -107,12 +120,28 @@ static void wake_all(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting) {
     pc__guard_lock(&q->guard);
     unsigned n;
     pc__waiter *chain = pc__waitq_take_all(wq, 0, &n);
-    atomic_fetch_sub_explicit(waiting, n, memory_order_relaxed);
+    count_waiting(waiting, -(int)n);
     pc__guard_unlock(&q->guard);
     pc__waiter_wake_chain(chain);
 }
 
+/* What an attempt owes the other side once it may take the guard. */
+enum { WAKE_GETTER = 1, WAKE_PUTTER = 2 };
+
+static void do_wakes(pc_queue *q, unsigned wake) {
+    if (wake & WAKE_GETTER)
+        wake_one(q, &q->getters, &q->getters_waiting);
+    if (wake & WAKE_PUTTER)
+        wake_one(q, &q->putters, &q->putters_waiting);
+}
+
 /* ------------------------------------------------------- single attempts */
+
+/*
+ * The attempts touch the storage only; the wake-ups they owe go to *wake,
+ * for the caller to make once it does not hold the guard (block_on()
+ * attempts under it).
+ */
 
 static bool admit_one(pc_queue *q) {
     long n = atomic_load_explicit(&q->admitted, memory_order_relaxed);
@@ -124,67 +153,83 @@ static bool admit_one(pc_queue *q) {
     return true;
 }
 
-static void unadmit_one(pc_queue *q) {
+static void unadmit_one(pc_queue *q, unsigned *wake) {
     atomic_fetch_sub_explicit(&q->admitted, 1, memory_order_relaxed);
-    wake_one(q, &q->putters, &q->putters_waiting);
+    *wake |= WAKE_PUTTER;
 }
 
 /* 0, -EAGAIN (full), -EPIPE, -ENOMEM. */
-static int put_once(pc_queue *q, void *item) {
+static int put_attempt(pc_queue *q, void *arg, unsigned *wake) {
     /* A shortcut only: the storage's close() is what refuses a put. */
     if (atomic_load_explicit(&q->shut, memory_order_relaxed))
         return -EPIPE;
     if (q->admit && !admit_one(q))
         return -EAGAIN;
-    int r = q->ops->try_put(q->store, item);
+    int r = q->ops->try_put(q->store, *(void **)arg);
     if (r) {
         if (q->admit)
-            unadmit_one(q);
+            unadmit_one(q, wake);
         return r;
     }
-    wake_one(q, &q->getters, &q->getters_waiting);
+    *wake |= WAKE_GETTER;
     return 0;
 }
 
 /* 0, -EAGAIN (empty), -EPIPE (empty and shut down). */
-static int get_once(pc_queue *q, void **item) {
-    int r = q->ops->try_get(q->store, item);
+static int get_attempt(pc_queue *q, void *arg, unsigned *wake) {
+    int r = q->ops->try_get(q->store, arg);
     if (r)
         return r;
     if (q->admit)
-        unadmit_one(q);
+        unadmit_one(q, wake);
     else if (q->maxsize > 0)
-        wake_one(q, &q->putters, &q->putters_waiting);
+        *wake |= WAKE_PUTTER;
     return 0;
 }
 
-static int put_attempt(pc_queue *q, void *arg) {
-    return put_once(q, *(void **)arg);
-}
-
-static int get_attempt(pc_queue *q, void *arg) {
-    return get_once(q, arg);
-}
-
-static int join_attempt(pc_queue *q, void *arg) {
-    (void)arg;
+static int join_attempt(pc_queue *q, void *arg, unsigned *wake) {
+    (void)arg, (void)wake;
     unsigned long done = atomic_load_explicit(&q->done, memory_order_acquire);
     return done >= q->ops->puts(q->store) ? 0 : -EAGAIN;
 }
 
-/* ------------------------------------------------------------- blocking */
+typedef int (*attempt_fn)(pc_queue *q, void *arg, unsigned *wake);
 
-typedef int (*attempt_fn)(pc_queue *q, void *arg);
+/* An attempt that makes its wake-ups at once. */
+static int attempt_now(attempt_fn attempt, pc_queue *q, void *arg) {
+    unsigned wake = 0;
+    int r = attempt(q, arg, &wake);
+    do_wakes(q, wake);
+    return r;
+}
+
+static int put_once(pc_queue *q, void *item) {
+    return attempt_now(put_attempt, q, &item);
+}
+
+static int get_once(pc_queue *q, void **item) {
+    return attempt_now(get_attempt, q, item);
+}
+
+/* ------------------------------------------------------------- blocking */
 
 /*
  * Park on wq until attempt() stops answering -EAGAIN or the deadline
- * passes.  Registers first, re-checks, then parks: see the design note.
+ * passes.  Registers, re-checks under the guard, then parks: see the
+ * design note.
  */
 static int block_on(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting, attempt_fn attempt,
                     void *arg, int64_t deadline) {
     for (bool woken = false;; woken = true) {
+        /* Woken: first try what the wake-up announced, unregistered. */
+        int r;
+        if (woken && (r = attempt_now(attempt, q, arg)) != -EAGAIN)
+            return r;
+        if (pc__queue_register_hook)
+            pc__queue_register_hook();
         pc__waiter w;
         pc__waiter_init(&w);
+        unsigned wake = 0;
         pc__guard_lock(&q->guard);
         /* A waiter woken in vain (another took what its wake-up announced)
          * goes back to the head of the queue, so it cannot starve behind
@@ -193,27 +238,26 @@ static int block_on(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting, attem
             pc__waitq_push_front(wq, &w);
         else
             pc__waitq_push(wq, &w);
-        atomic_fetch_add_explicit(waiting, 1, memory_order_relaxed);
-        pc__guard_unlock(&q->guard);
+        count_waiting(waiting, 1);
         atomic_thread_fence(memory_order_seq_cst); /* pairs with wake_one()/wake_all() */
-        int r = attempt(q, arg);
-        pc__guard_lock(&q->guard);
-        /* Park; or, when the re-check settled it, withdraw (deadline 0). */
-        int parked = pc__wait(&q->guard, wq, &w, r == -EAGAIN ? deadline : 0);
-        if (parked != 0) /* we removed ourselves; a waker would have counted us down */
-            atomic_fetch_sub_explicit(waiting, 1, memory_order_relaxed);
+        r = attempt(q, arg, &wake);
         if (r != -EAGAIN) {
-            /* A waker dequeued us although the re-check settled the call.
-             * Pass its wake-up on, whatever r is: a re-check that
-             * succeeded took an earlier item (or room), not the one this
-             * wake-up announces, and the waiter queued behind us would
-             * sleep beside it.  At worst the woken one re-checks in vain. */
-            if (parked == 0)
-                wake_one(q, wq, waiting);
+            /* Settled by the re-check: withdraw.  Still queued: no waker
+             * can have taken us off while we held the guard, so no
+             * wake-up was spent on us. */
+            pc__waitq_remove(wq, &w);
+            count_waiting(waiting, -1);
+            pc__guard_unlock(&q->guard);
+            do_wakes(q, wake);
             return r;
         }
+        int parked = pc__wait(&q->guard, wq, &w, deadline);
         if (parked != 0) {
-            r = attempt(q, arg); /* a last look at the deadline */
+            /* we removed ourselves; a waker would have counted us down */
+            pc__guard_lock(&q->guard);
+            count_waiting(waiting, -1);
+            pc__guard_unlock(&q->guard);
+            r = attempt_now(attempt, q, arg); /* a last look at the deadline */
             return r == -EAGAIN ? parked : r;
         }
     }
@@ -225,7 +269,7 @@ static int spin_then_block(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting
     int64_t deadline;
     if (pc__deadline(timeout, &deadline))
         return -EINVAL;
-    int r = attempt(q, arg);
+    int r = attempt_now(attempt, q, arg);
     if (r != -EAGAIN)
         return r;
     if (timeout == 0)
@@ -234,7 +278,7 @@ static int spin_then_block(pc_queue *q, pc__waitq *wq, _Atomic uint32_t *waiting
      * thread, and then nothing can change while we spin. */
     for (int i = pc__tls_parker_ctx ? 0 : pc__spin_limit(); i > 0; i--) {
         pc__cpu_relax();
-        if ((r = attempt(q, arg)) != -EAGAIN)
+        if ((r = attempt_now(attempt, q, arg)) != -EAGAIN)
             return r;
     }
     return block_on(q, wq, waiting, attempt, arg, deadline);

@@ -8,8 +8,10 @@
  *     sp+8   r15, r14, r13, r12, rbx, rbp
  *     sp+56  the address to resume at
  *
- * pc__ctx_switch pushes the callee-saved registers after its own return
- * address, stores rsp in `from`, loads `to`'s, and pops the other frame.
+ * pc__ctx_switch (an inline function of ctx.h) jumps to
+ * pc__ctx_switch_jmp with its resume address in rax; that pushes the
+ * address and the callee-saved registers, stores rsp in `from`, loads
+ * `to`'s, pops the other frame and jumps to its resume address.
  * Everything the ABI lets a call clobber (rax..r11, the vector registers,
  * the flags, the x87 stack and the status bits of MXCSR) needs no saving:
  * the switch is a function call to both sides.  The control bits of MXCSR
@@ -19,19 +21,21 @@
  * them only when the two contexts differ measured slower (7.5 ns): the
  * compare must read back what stmxcsr/fnstcw just stored.
  *
- * Resuming: by default the other frame's return address is loaded right
- * after the stack swap and reached with an indirect `jmp` rather than
- * `ret`.  A `ret` is predicted from the return stack buffer, which holds
- * the call site of the context that just left: wrong whenever the two
- * contexts suspended at different call sites.  An indirect jump is
- * predicted from the branch history and learns the pattern.  The jump
- * leaves the call's entry on the return stack buffer unpopped; that costs
- * one later mispredicted `ret` at most, and the buffer is a ring.  Build
- * with -DPC_CTX_RESUME_RET for the plain `ret` form, kept to measure both.
- * Measured on the development machine (bench/coro/, ns per switch):
- * ping-pong of two contexts, jump 5.2, ret 10.7 (the bare `ret` swap of
- * the benchmark 8.6); ring of 100 contexts switching from one call site,
- * where `ret` is predicted well, jump 7.0, ret 7.3.
+ * No call, no ret: both ends are jumps.  A `ret` is predicted from the
+ * return stack buffer, and a switch that is called and resumed with a jump
+ * leaves the call's entry on that buffer: every later return of the
+ * resumed coroutine is then predicted one entry off and mispredicted
+ * (measured: a yield round-robin of 100 coroutines took 34 ns a switch
+ * with a called switch resumed by jump, 11.4 with the plain call/ret
+ * switch, 11.3 with this one).  A called switch resumed by `ret` keeps the
+ * buffer aligned but mispredicts its own return whenever the two
+ * contexts suspended at different call sites (a ping-pong: 14.7 ns
+ * against 5.6 for this one).  Entered by a jump, the switch leaves the
+ * buffer alone: the resumed context's returns are predicted from the
+ * calls the previous context made, which are the same calls whenever
+ * coroutines switch among themselves from the scheduler's one call site.
+ * The direct jump in is always predicted, the indirect jump out is
+ * predicted from the branch history and learns the pattern.
  *
  * Rejected: saving into the pc__ctx struct instead of the stack (the
  * struct would need 8 words and the scheduler's objects would carry them
@@ -53,74 +57,42 @@
 
         .text
 
-/* void pc__ctx_switch(pc__ctx *from, pc__ctx *to): from in rdi, to in rsi */
-        .globl  pc__ctx_switch
-        .hidden pc__ctx_switch
-        .type   pc__ctx_switch, @function
+/* pc__ctx_switch_jmp: entered with a jump from pc__ctx_switch (ctx.h):
+ * from in rdi, to in rsi, the address to resume at in rax. */
+        .globl  pc__ctx_switch_jmp
+        .hidden pc__ctx_switch_jmp
+        .type   pc__ctx_switch_jmp, @function
         .p2align 4
-pc__ctx_switch:
+pc__ctx_switch_jmp:
         .cfi_startproc
+        .cfi_undefined rip
+        pushq   %rax
         pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset rbp, 0
         pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset rbx, 0
         pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset r12, 0
         pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset r13, 0
         pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset r14, 0
         pushq   %r15
-        .cfi_adjust_cfa_offset 8
-        .cfi_rel_offset r15, 0
         subq    $8, %rsp
-        .cfi_adjust_cfa_offset 8
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
 
         movq    %rsp, (%rdi)
         movq    (%rsi), %rsp
-        /* the other context's frame, laid out as ours: the CFI holds */
 
-#ifndef PC_CTX_RESUME_RET
         movq    56(%rsp), %rcx
-#endif
         ldmxcsr (%rsp)
         fldcw   4(%rsp)
-        addq    $8, %rsp
-        .cfi_adjust_cfa_offset -8
-        popq    %r15
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore r15
-        popq    %r14
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore r14
-        popq    %r13
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore r13
-        popq    %r12
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore r12
-        popq    %rbx
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore rbx
-        popq    %rbp
-        .cfi_adjust_cfa_offset -8
-        .cfi_restore rbp
-#ifdef PC_CTX_RESUME_RET
-        ret
-#else
-        addq    $8, %rsp
-        .cfi_adjust_cfa_offset -8
+        movq    8(%rsp), %r15
+        movq    16(%rsp), %r14
+        movq    24(%rsp), %r13
+        movq    32(%rsp), %r12
+        movq    40(%rsp), %rbx
+        movq    48(%rsp), %rbp
+        addq    $64, %rsp
         jmpq    *%rcx
-#endif
         .cfi_endproc
-        .size   pc__ctx_switch, .-pc__ctx_switch
+        .size   pc__ctx_switch_jmp, .-pc__ctx_switch_jmp
 
 /* void pc__ctx_make(pc__ctx *c, void *base, size_t size,
  *                   void (*entry)(void *), void *arg):
