@@ -1,5 +1,8 @@
 /* Coroutines: spawn, run, sleep, yield, join, kill, value and error. */
 #include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -108,4 +111,103 @@ Test(coro, loop_exit_instead_of_hang) {
     expect_rc(pc_coro_join(c, 5), 0);
     pc_coro_free(c);
     pc_event_free(e);
+}
+
+/* ------------------------------------------------ hand-over and turns */
+
+static int busy_until_set(void *arg, void **value) {
+    (void)value;
+    _Atomic bool *done = arg;
+    for (long i = 0; i < 10000000 && !atomic_load(done); i++)
+        pc_coro_yield();
+    return atomic_load(done) ? 0 : -ETIMEDOUT;
+}
+
+static int pipe_reader(void *arg, void **value) {
+    (void)value;
+    int *fds = arg;
+    int r = pc_wait_fd(fds[0], POLLIN, 10.0);
+    return r > 0 ? 0 : r;
+}
+
+struct reader_and_flag {
+    pc_coro *reader;
+    _Atomic bool done;
+};
+
+static void set_done(pc_coro *c, void *arg) {
+    (void)c;
+    atomic_store(&((struct reader_and_flag *)arg)->done, true);
+}
+
+/* A coroutine that only yields keeps coroutines ready at every turn; the
+ * loop must still poll the fds, or the reader never wakes. */
+Test(coro, busy_yielders_do_not_starve_fds, .timeout = 30) {
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    struct reader_and_flag rf = {0};
+    pc_coro *busy;
+    expect_rc(pc_coro_spawn(&rf.reader, pipe_reader, fds, NULL), 0);
+    expect_rc(pc_coro_link(rf.reader, set_done, &rf), 0);
+    expect_rc(pc_coro_spawn(&busy, busy_until_set, &rf.done, NULL), 0);
+    cr_assert_eq(write(fds[1], "x", 1), 1);
+    expect_rc(pc_loop_run(pc_loop_current()), 0);
+    expect_rc(pc_coro_error(rf.reader), 0);
+    expect_rc(pc_coro_error(busy), 0);
+    pc_coro_free(rf.reader);
+    pc_coro_free(busy);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void trace_callback(void *arg) {
+    trace[tlen++] = (char)(intptr_t)arg;
+}
+
+static int yields_around_call_soon(void *arg, void **value) {
+    (void)arg, (void)value;
+    trace[tlen++] = '1';
+    expect_rc(pc_loop_call_soon(pc_loop_current(), trace_callback, (void *)'c'), 0);
+    pc_coro_yield();
+    trace[tlen++] = '2';
+    pc_coro_yield();
+    trace[tlen++] = '3';
+    return 0;
+}
+
+/* Coroutines hand over among themselves, but a callback queued in one
+ * turn still runs before the coroutines of the next. */
+Test(coro, a_callback_runs_between_turns) {
+    pc_coro *c;
+    tlen = 0;
+    expect_rc(pc_coro_spawn(&c, yields_around_call_soon, NULL, NULL), 0);
+    expect_rc(pc_loop_run(pc_loop_current()), 0);
+    trace[tlen] = 0;
+    cr_assert_str_eq(trace, "1c23");
+    pc_coro_free(c);
+}
+
+static int yields_three_times(void *arg, void **value) {
+    (void)arg, (void)value;
+    for (int i = 0; i < 3; i++)
+        pc_coro_yield();
+    return 0;
+}
+
+/* run_until returns once its coroutine ends, even while another keeps
+ * coroutines ready (the hand-over between them must notice). */
+Test(coro, run_until_stops_at_its_coroutine_among_busy_ones, .timeout = 30) {
+    _Atomic bool done = false;
+    pc_coro *busy, *short_one;
+    expect_rc(pc_coro_spawn(&busy, busy_until_set, &done, NULL), 0);
+    expect_rc(pc_coro_spawn(&short_one, yields_three_times, NULL, NULL), 0);
+    pc_loop *l = pc_loop_current();
+    expect_rc(pc_loop_run_until(l, short_one, 10.0), 0);
+    cr_assert(pc_coro_ready(short_one));
+    cr_assert(!pc_coro_ready(busy));
+    atomic_store(&done, true);
+    expect_rc(pc_loop_run(l), 0);
+    expect_rc(pc_coro_error(busy), 0);
+    pc_coro_free(busy);
+    pc_coro_free(short_one);
 }

@@ -176,7 +176,7 @@ static pc_queue *make(const struct config *c) {
 static const struct config all_kinds[] = {
     {PC_QUEUE_FIFO, 0, "unbounded fifo (segments)"},
     {PC_QUEUE_SIMPLE, 0, "simple queue"},
-    {PC_QUEUE_FIFO, 1, "fifo maxsize 1 (segments + admission)"},
+    {PC_QUEUE_FIFO, 1, "fifo maxsize 1 (a one-slot ring)"},
     {PC_QUEUE_FIFO, 2, "fifo maxsize 2 (ring)"},
     {PC_QUEUE_FIFO, 3, "fifo maxsize 3 (ring, not a power of two)"},
     {PC_QUEUE_FIFO, 70000, "fifo maxsize 70000 (segments + admission)"},
@@ -189,7 +189,7 @@ static const struct config all_kinds[] = {
 
 /* The bounded ones, kept small enough to fill in a test. */
 static const struct config bounded_kinds[] = {
-    {PC_QUEUE_FIFO, 1, "fifo maxsize 1 (segments + admission)"},
+    {PC_QUEUE_FIFO, 1, "fifo maxsize 1 (a one-slot ring)"},
     {PC_QUEUE_FIFO, 2, "fifo maxsize 2 (ring)"},
     {PC_QUEUE_FIFO, 3, "fifo maxsize 3 (ring, not a power of two)"},
     {PC_QUEUE_FIFO, 65536, "fifo maxsize 65536 (the largest ring)"},

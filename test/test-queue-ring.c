@@ -43,9 +43,10 @@ static void finish_stalled(void) {
     slot *s = slot_of(stalled.r, stalled.pos);
     if (stalled.is_put) {
         s->item = stalled.item;
-        atomic_store_explicit(&s->seq, stalled.pos + 1, memory_order_release);
+        atomic_store_explicit(&s->seq, holding(stalled.pos), memory_order_release);
     } else {
-        atomic_store_explicit(&s->seq, stalled.pos + stalled.r->cap, memory_order_release);
+        atomic_store_explicit(&s->seq, free_for(stalled.pos + stalled.r->cap),
+                              memory_order_release);
     }
     if (stalled.q && stalled.is_put)
         wake_one(stalled.q, &stalled.q->getters, &stalled.q->getters_waiting);
@@ -81,7 +82,7 @@ static void stall_put(ring *r, void *item) {
 static void *stall_get(ring *r) {
     size_t pos = atomic_fetch_add(&r->head, 1);
     slot *s = slot_of(r, pos);
-    cr_assert_eq(atomic_load(&s->seq), pos + 1, "stall_get on an unproduced slot");
+    cr_assert_eq(atomic_load(&s->seq), holding(pos), "stall_get on an unproduced slot");
     stalled = (struct stalled){.r = r, .pos = pos};
     atomic_store(&stalled.pending, true);
     return s->item;

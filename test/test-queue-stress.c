@@ -86,6 +86,9 @@ static int cmp_long(const void *a, const void *b, void *arg) {
 Test(queue_stress, ring_tiny_capacity, .timeout = 120) {
     run_mpmc((pc_queue_opts){.maxsize = 2}, true);
 }
+Test(queue_stress, ring_one_slot, .timeout = 120) {
+    run_mpmc((pc_queue_opts){.maxsize = 1}, true);
+}
 Test(queue_stress, ring_1024, .timeout = 120) {
     run_mpmc((pc_queue_opts){.maxsize = 1024}, true);
 }

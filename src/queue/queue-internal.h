@@ -36,9 +36,7 @@
 #include "../platform/futex.h"
 #include "pyconc/queue.h"
 
-/* The largest maxsize kept in a ring (its slots are allocated up front).
- * The smallest is 2: with one slot, "holds the item of position p"
- * (seq == p + 1) reads the same as "free for position p + 1". */
+/* The largest maxsize kept in a ring (its slots are allocated up front). */
 #define PC__RING_MAX (1L << 16)
 
 typedef struct pc__queue_ops {

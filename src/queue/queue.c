@@ -305,7 +305,7 @@ int pc_queue_new(pc_queue **out, const pc_queue_opts *opts) {
     switch (q->kind) {
     case PC_QUEUE_FIFO:
     case PC_QUEUE_SIMPLE:
-        if (q->maxsize >= 2 && q->maxsize <= PC__RING_MAX) { /* see PC__RING_MAX */
+        if (q->maxsize >= 1 && q->maxsize <= PC__RING_MAX) {
             q->ops = &pc__ring_ops;
             r = pc__ring_new(&q->store, q->maxsize);
         } else {

@@ -4,14 +4,17 @@
  *
  * Slot i of the ring is used by positions i, i+cap, i+2cap, ...  Its
  * sequence number says which use it is ready for:
- *   seq == pos        free for the producer of position `pos`
- *   seq == pos + 1    holds the item of position `pos`, for its consumer
+ *   seq == 2 pos        free for the producer of position `pos`
+ *   seq == 2 pos + 1    holds the item of position `pos`, for its consumer
  * A producer claims position `tail` with a CAS on tail when the slot's seq
- * equals tail, writes the item, then stores seq = tail + 1 (release).  A
- * consumer claims `head` with a CAS on head when seq == head + 1, reads the
- * item, then stores seq = head + cap (release), freeing the slot for the
- * producer one lap later.  Producers and consumers touch different index
- * words (on their own cache lines) and meet only at the slots.
+ * is 2 tail, writes the item, then stores seq = 2 tail + 1 (release).  A
+ * consumer claims `head` with a CAS on head when seq == 2 head + 1, reads
+ * the item, then stores seq = 2 (head + cap) (release), freeing the slot
+ * for the producer one lap later.  (Vyukov counts in single steps, which
+ * needs two slots at least: with one, "holds the item of pos" and "free
+ * for pos + 1" would both read pos + 1.  Double steps keep them apart, so
+ * Queue(1), a rendezvous channel, is a one-slot ring too.)  Producers and consumers touch different
+ * index words (on their own cache lines) and meet only at the slots.
  *
  * Invariants: head <= tail <= head + cap (as positions, which never wrap in
  * 64 bits); a slot's seq only grows; the CASes on head and tail give each
@@ -41,6 +44,7 @@
  */
 #include <errno.h>
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "../internal/alloc.h"
@@ -58,12 +62,22 @@ typedef struct ring {
     alignas(64) _Atomic size_t tail; /* next position to produce, | CLOSED */
     alignas(64) _Atomic size_t head; /* next position to consume */
     alignas(64) size_t cap;          /* immutable */
-    size_t mask;                     /* cap - 1 when cap is a power of two, else 0 */
+    size_t mask;                     /* cap - 1 */
+    bool pow2;                       /* cap is a power of two: index with mask */
     slot *slots;                     /* immutable pointer; cap entries */
 } ring;
 
+/* A slot's seq when it is free for the producer of pos, and when it
+ * holds the item of pos (see the note: double steps). */
+static inline size_t free_for(size_t pos) {
+    return 2 * pos;
+}
+static inline size_t holding(size_t pos) {
+    return 2 * pos + 1;
+}
+
 static inline slot *slot_of(ring *r, size_t pos) {
-    return &r->slots[r->mask ? (pos & r->mask) : (pos % r->cap)];
+    return &r->slots[r->pow2 ? (pos & r->mask) : (pos % r->cap)];
 }
 
 int pc__ring_new(void **store, long capacity) {
@@ -76,9 +90,10 @@ int pc__ring_new(void **store, long capacity) {
         return -ENOMEM;
     }
     r->cap = (size_t)capacity;
-    r->mask = (r->cap & (r->cap - 1)) == 0 ? r->cap - 1 : 0; /* cap >= 2 */
+    r->mask = r->cap - 1;
+    r->pow2 = (r->cap & r->mask) == 0;
     for (size_t i = 0; i < r->cap; i++)
-        atomic_init(&r->slots[i].seq, i);
+        atomic_init(&r->slots[i].seq, free_for(i));
     atomic_init(&r->tail, 0);
     atomic_init(&r->head, 0);
     *store = r;
@@ -95,13 +110,13 @@ static int ring_try_put(void *store, void *item) {
         slot *s = slot_of(r, pos);
         /* acquire; pairs with the consumer's release store of seq */
         size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+        intptr_t dif = (intptr_t)seq - (intptr_t)free_for(pos);
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&r->tail, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 s->item = item;
                 /* release; pairs with the acquire load in ring_try_get() */
-                atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+                atomic_store_explicit(&s->seq, holding(pos), memory_order_release);
                 return 0;
             }
         } else if (dif < 0) {
@@ -126,13 +141,13 @@ static int ring_try_get(void *store, void **item) {
         slot *s = slot_of(r, pos);
         /* acquire; pairs with the producer's release store of seq */
         size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-        intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
+        intptr_t dif = (intptr_t)seq - (intptr_t)holding(pos);
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&r->head, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 *item = s->item;
                 /* release; pairs with the acquire load in ring_try_put() */
-                atomic_store_explicit(&s->seq, pos + r->cap, memory_order_release);
+                atomic_store_explicit(&s->seq, free_for(pos + r->cap), memory_order_release);
                 return 0;
             }
         } else if (dif < 0) {
