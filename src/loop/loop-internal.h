@@ -47,6 +47,9 @@ enum pc__coro_state {
     PC__C_FINISHED, /* body returned (or never ran: killed before) */
 };
 
+/* pc_coro.name_state: a default name is written on first demand. */
+enum { NAME_READY = 0, NAME_NUMBER, NAME_WRITING };
+
 /* pc__waiter.state values of a coroutine's waiter beyond waiter.h's
  * SPINNING ("not parked yet") and WOKEN. */
 enum { PC__W_TIMEDOUT = 3, PC__W_CANCELLED = 4, PC__W_PARKED = 5 };
@@ -57,7 +60,9 @@ struct pc_coro {
     pc_loop *loop;                     /* fixed */
     pc_coro_fn fn;                     /* fixed */
     void *arg;                         /* fixed */
-    char name[32];                     /* fixed after spawn */
+    char name[32];                     /* written once: see name_state */
+    unsigned long number;              /* fixed: the N of a default name "Coro-N" */
+    _Atomic uint8_t name_state;        /* NAME_*: name written yet? (pc_coro_name) */
     int state;                         /* owner; PC__C_* (read elsewhere: atomic copy below) */
     _Atomic int finished;              /* 1 once FINISHED: release; read anywhere */
     _Atomic bool started;              /* set once it first ran */
