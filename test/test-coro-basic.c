@@ -211,3 +211,22 @@ Test(coro, run_until_stops_at_its_coroutine_among_busy_ones, .timeout = 30) {
     pc_coro_free(busy);
     pc_coro_free(short_one);
 }
+
+static void never_runs(pc_coro *c, void *arg) {
+    (void)c;
+    (*(int *)arg)++;
+}
+
+/* A loop closed while a finished coroutine's link callback is still
+ * queued drops the callback and the reference it holds (the leak checker
+ * of the ASan build fails this test otherwise). */
+Test(coro, closing_the_loop_drops_queued_links) {
+    pc_coro *c;
+    int ran = 0;
+    expect_rc(pc_coro_spawn(&c, yields_three_times, NULL, NULL), 0);
+    expect_rc(pc_coro_link(c, never_runs, &ran), 0);
+    expect_rc(pc_loop_run_until(pc_loop_current(), c, 10.0), 0); /* returns as c ends */
+    pc_coro_free(c);
+    expect_rc(pc_loop_close(), 0);
+    cr_assert_eq(ran, 0);
+}
