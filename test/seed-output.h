@@ -10,7 +10,7 @@
 
 #include "helpers.h"
 
-#define MAX_LINES 512
+#define MAX_LINES 2048
 
 struct output {
     char *text; /* all of stdout */

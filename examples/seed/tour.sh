@@ -46,5 +46,9 @@ example coro_gevent \
     "Gevent" \
     "gevent: greenlets switch to one another whenever one blocks on IO (here, a sleep)."
 
+example proc_pipe \
+    "多进程中如何进行不同进程的沟通交流？" \
+    "How do processes communicate? (A Pipe: the parent sends 1000 messages, the child reads until end of stream.)"
+
 printf '\n======================================================================\n'
 echo "tour done in $(($(date +%s) - start)) s"
