@@ -77,21 +77,21 @@
 #include "pyconc/thread.h"
 
 typedef struct pool {
-    _Atomic long refs; /* the global pointer's (until detached) + each alive thread's */
-    pc_queue *q;       /* fixed */
-    pc_event *ended;   /* fixed: set once detached and no thread is left */
-    int max;           /* fixed */
-    int alive;         /* guarded by ex_guard */
-    int waiting;       /* guarded by ex_guard */
-    long queued;       /* guarded by ex_guard */
-    bool detached;     /* guarded by ex_guard */
+    _Atomic long refs;     /* the global pointer's (until detached) + each alive thread's */
+    pc_queue *q;           /* fixed */
+    pc_event *ended;       /* fixed: set once detached and no thread is left */
+    int max;               /* fixed */
+    int alive;             /* guarded by ex_guard */
+    int waiting;           /* guarded by ex_guard */
+    long queued;           /* guarded by ex_guard */
+    bool detached;         /* guarded by ex_guard */
     unsigned long started; /* guarded by ex_guard: names the threads */
 } pool;
 
 static pc__guard ex_guard;
-static pool *current;      /* guarded by ex_guard */
-static pool *forked_away;  /* the parent's pool, in a fork child (never touched) */
-static _Atomic bool used;  /* set once a pool was made; read by pc__wakers_count */
+static pool *current;     /* guarded by ex_guard */
+static pool *forked_away; /* the parent's pool, in a fork child (never touched) */
+static _Atomic bool used; /* set once a pool was made; read by pc__wakers_count */
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void fork_child(void) {
@@ -132,8 +132,7 @@ static pool *pool_get(void) {
     pool *p = pc__calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    if (pc_queue_new(&p->q, &(pc_queue_opts){.kind = PC_QUEUE_SIMPLE}) ||
-        pc_event_new(&p->ended)) {
+    if (pc_queue_new(&p->q, &(pc_queue_opts){.kind = PC_QUEUE_SIMPLE}) || pc_event_new(&p->ended)) {
         pc_queue_free(p->q);
         pc__free(p);
         return NULL;
@@ -216,9 +215,11 @@ static int start_thread(pool *p, unsigned long nr) {
     int r = pc_thread_new(&t, worker, p, &(pc_thread_opts){.name = name, .daemon = true});
     if (r)
         return r;
-    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* the thread's */
+    /* relaxed: made from the submitter's reference; the thread gets it
+     * through pc_thread_start, which orders everything before it */
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     r = pc_thread_start(t);
-    if (r)
+    if (r) /* relaxed: the submitter still holds one, so this is not the last */
         atomic_fetch_sub_explicit(&p->refs, 1, memory_order_relaxed);
     pc_thread_free(t); /* the thread runs on; nobody joins it */
     return r;
@@ -240,7 +241,8 @@ int pc__executor_submit(pc_coro_fn fn, void *arg, pc_future **out) {
         pc_future_release(f);
         return -ENOMEM;
     }
-    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* ours, for the start */
+    /* relaxed: made under ex_guard from the global pointer's reference */
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     p->queued++;
     bool start = p->queued > p->waiting && p->alive < p->max;
     unsigned long nr = 0;

@@ -44,9 +44,9 @@ struct pc__fwatch {
  * about completions through pc__watchset_notify, under their guard. */
 struct pc__watchset {
     pc__guard guard;
-    pc__waitq waiters;                /* guarded by guard */
-    int n, mode;                      /* fixed; mode 0: as_completed */
-    int ndone, nerr;                  /* guarded by guard */
+    pc__waitq waiters;                  /* guarded by guard */
+    int n, mode;                        /* fixed; mode 0: as_completed */
+    int ndone, nerr;                    /* guarded by guard */
     pc__fwatch *done_head, **done_tail; /* guarded by guard */
 };
 
@@ -57,14 +57,14 @@ struct pc_future {
      * (acquire).  The outcome fields below are written before the store
      * that makes the future done and never change afterwards. */
     _Atomic int state;
-    int kind;       /* PC__FK_* */
-    int error;      /* 0, the task's code, or -ECANCELED */
-    char *message;  /* owned; NULL when none */
-    void *value;    /* the pointer, or the owned bytes */
-    size_t len;     /* bytes */
-    pc__waitq waiters;         /* guarded by guard: result/value callers */
-    pc__fwatch *watch_head;    /* guarded by guard: watch sets (wait.c) */
-    pc__fcb *cbs, **cbs_tail;  /* guarded by guard: until done */
+    int kind;                 /* PC__FK_* */
+    int error;                /* 0, the task's code, or -ECANCELED */
+    char *message;            /* owned; NULL when none */
+    void *value;              /* the pointer, or the owned bytes */
+    size_t len;               /* bytes */
+    pc__waitq waiters;        /* guarded by guard: result/value callers */
+    pc__fwatch *watch_head;   /* guarded by guard: watch sets (wait.c) */
+    pc__fcb *cbs, **cbs_tail; /* guarded by guard: until done */
     /* executor.c: the task, fixed before the future is queued */
     pc_coro_fn task_fn;
     void *task_arg;
@@ -82,8 +82,9 @@ typedef struct pc__outcome {
 /*
  * Make `f` done with `o` (whose owned memory it takes on success), wake
  * its waiters and watch sets (before returning), and hand back the done
- * callbacks to run with pc__future_run_callbacks.  0, -EALREADY,
- * -ECANCELED (then `o` is still the caller's).  Takes f's guard.
+ * callbacks to run with pc__future_run_callbacks.  0; -EALREADY
+ * (finished), -ECANCELED (cancelled), -EBUSY (a cancel of a running
+ * future): then `o` is still the caller's.  Takes f's guard.
  */
 int pc__future_settle(pc_future *f, const pc__outcome *o, pc__fcb **cbs);
 void pc__future_run_callbacks(pc_future *f, pc__fcb *cbs);

@@ -88,6 +88,7 @@ int pc_future_set_running(pc_future *f) {
     if (!f)
         return -EINVAL;
     pc__guard_lock(&f->guard);
+    /* relaxed: under the guard, which every write of the state holds */
     int s = atomic_load_explicit(&f->state, memory_order_relaxed);
     if (s == PC_FUTURE_PENDING)
         /* release; pairs with load_state() */
@@ -98,6 +99,7 @@ int pc_future_set_running(pc_future *f) {
 
 int pc__future_settle(pc_future *f, const pc__outcome *o, pc__fcb **cbs) {
     pc__guard_lock(&f->guard);
+    /* relaxed: under the guard, which every write of the state holds */
     int s = atomic_load_explicit(&f->state, memory_order_relaxed);
     if (is_done(s) || (s == PC_FUTURE_RUNNING && o->state == PC_FUTURE_CANCELLED)) {
         pc__guard_unlock(&f->guard);
@@ -210,6 +212,7 @@ static int wait_done(pc_future *f, double timeout) {
     if (is_done(load_state(f)))
         return 0;
     pc__guard_lock(&f->guard);
+    /* relaxed: under the guard, as every write of the state */
     if (is_done(atomic_load_explicit(&f->state, memory_order_relaxed))) {
         pc__guard_unlock(&f->guard);
         return 0;
@@ -308,6 +311,7 @@ int pc_future_add_done_callback(pc_future *f, pc_future_done_fn cb, void *arg) {
         c->cb = cb;
         c->arg = arg;
         pc__guard_lock(&f->guard);
+        /* relaxed: under the guard, as every write of the state */
         if (!is_done(atomic_load_explicit(&f->state, memory_order_relaxed))) {
             *f->cbs_tail = c;
             f->cbs_tail = &c->next;

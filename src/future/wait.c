@@ -178,8 +178,7 @@ static int cmp_ptr(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Whether fs[i] appeared before index i: sorted holds the distinct
- * pointers; `seen` marks those met so far in argument order. */
+/* The index of f among the n distinct sorted pointers. */
 static int find(pc_future **sorted, int n, const pc_future *f) {
     int lo = 0, hi = n - 1;
     while (lo <= hi) {
@@ -205,8 +204,7 @@ int pc_future_as_completed_new(pc_future_as_completed **out, pc_future *const *f
     /* the distinct futures, in argument order of first appearance */
     pc_future **sorted = pc__malloc(((size_t)n + 1) * sizeof *sorted);
     bool *seen = pc__calloc((size_t)n + 1, 1);
-    pc_future_as_completed *it =
-        pc__calloc(1, sizeof *it + ((size_t)n + 1) * sizeof(pc__fwatch));
+    pc_future_as_completed *it = pc__calloc(1, sizeof *it + ((size_t)n + 1) * sizeof(pc__fwatch));
     if (!sorted || !seen || !it) {
         pc__free(sorted);
         pc__free(seen);
