@@ -137,8 +137,9 @@ Test(executor, size_limit_and_cancel_while_queued, .timeout = 60) {
     for (int i = 0; i < max; i++)
         expect_rc(pc_loop_run_in_executor(NULL, wait_gate, &g, &f[i]), 0);
     pc_future *late, *later;
+    pc_thread *ran_later = NULL;
     expect_rc(pc_loop_run_in_executor(NULL, must_not_run, &g, &late), 0);
-    expect_rc(pc_loop_run_in_executor(NULL, record_thread, &(pc_thread *){0}, &later), 0);
+    expect_rc(pc_loop_run_in_executor(NULL, record_thread, &ran_later, &later), 0);
     expect_rc(pc_future_cancel(late), 0); /* every thread is busy: it is still queued */
     cr_assert_eq(pc_thread_active_count(), 1 + max);
     expect_rc(pc_event_set(g.open), 0);
@@ -147,6 +148,7 @@ Test(executor, size_limit_and_cancel_while_queued, .timeout = 60) {
         pc_future_release(f[i]);
     }
     expect_rc(pc_future_value(later, NULL, 30.0), 0); /* queued behind the cancelled one */
+    cr_assert_not_null(ran_later);
     expect_rc(pc_future_value(late, NULL, 0), -ECANCELED);
     cr_assert_eq(atomic_load(&g.ran_late), 0);
     cr_assert_eq(atomic_load(&g.entered), max);
