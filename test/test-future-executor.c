@@ -237,13 +237,16 @@ Test(executor, a_fork_child_gets_a_fresh_pool, .timeout = 30) {
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
-        /* no executor thread here: the work runs on a new one */
+        /* no executor thread here: the work runs on a new one (TSan
+         * does not support new threads after a multi-threaded fork) */
         int bad = pc_thread_active_count() != 1;
-        void *v = NULL;
-        pc_future *g;
-        bad |= pc_loop_run_in_executor(NULL, return_token, NULL, &g) != 0;
-        bad |= !bad && pc_future_value(g, &v, 10.0) != 0;
-        bad |= v != &token;
+        if (!PC_UNDER_TSAN) {
+            void *v = NULL;
+            pc_future *g;
+            bad |= pc_loop_run_in_executor(NULL, return_token, NULL, &g) != 0;
+            bad |= !bad && pc_future_value(g, &v, 10.0) != 0;
+            bad |= v != &token;
+        }
         _exit(bad);
     }
     int status;
