@@ -86,6 +86,46 @@ Test(executor, bad_input_and_alloc_failure, .timeout = 30) {
     cr_assert(ok > 0);
 }
 
+/* A done callback added before the work ends runs on the executor
+ * thread that completed it; added afterwards, at once on the adder. */
+struct where {
+    pc_event *release, *noted;
+    pc_thread *ran_on;
+};
+
+static int wait_release(void *arg, void **value) {
+    (void)value;
+    return pc_event_wait(((struct where *)arg)->release, 30.0);
+}
+
+static void note_thread(pc_future *f, void *arg) {
+    (void)f;
+    struct where *w = arg;
+    w->ran_on = pc_thread_current();
+    expect_rc(pc_event_set(w->noted), 0);
+}
+
+Test(executor, callbacks_run_on_the_completing_thread, .timeout = 30) {
+    struct where w = {0};
+    expect_rc(pc_event_new(&w.release), 0);
+    expect_rc(pc_event_new(&w.noted), 0);
+    pc_future *f;
+    expect_rc(pc_loop_run_in_executor(NULL, wait_release, &w, &f), 0);
+    expect_rc(pc_future_add_done_callback(f, note_thread, &w), 0); /* not done yet */
+    expect_rc(pc_event_set(w.release), 0);
+    expect_rc(pc_future_value(f, NULL, 30.0), 0);
+    /* the callback runs after the waiters are woken: wait for it */
+    expect_rc(pc_event_wait(w.noted, 30.0), 0);
+    cr_assert_not_null(w.ran_on);
+    cr_assert_neq(w.ran_on, pc_thread_current());
+    cr_assert(strncmp(pc_thread_name(w.ran_on), "pc-executor-", 12) == 0);
+    expect_rc(pc_future_add_done_callback(f, note_thread, &w), 0); /* done: at once, here */
+    cr_assert_eq(w.ran_on, pc_thread_current());
+    pc_future_release(f);
+    pc_event_free(w.release);
+    pc_event_free(w.noted);
+}
+
 /* Sequential work reuses the idle thread instead of starting another. */
 static int record_thread(void *arg, void **value) {
     (void)value;
