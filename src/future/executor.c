@@ -77,7 +77,7 @@
 #include "pyconc/thread.h"
 
 typedef struct pool {
-    _Atomic long refs;     /* the global pointer's (until detached) + each alive thread's */
+    _Atomic long refs;     /* the global pointer's, each thread's, each submitter's */
     pc_queue *q;           /* fixed */
     pc_event *ended;       /* fixed: set once detached and no thread is left */
     int max;               /* fixed */
