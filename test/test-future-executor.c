@@ -1,6 +1,7 @@
 /* pc_loop_run_in_executor: the default executor, its futures, its size,
  * LoopExit with its threads around, shutdown and fork. */
 #include <errno.h>
+#include <netdb.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,6 +197,28 @@ Test(executor, size_limit_and_cancel_while_queued, .timeout = 60) {
     pc_future_release(late);
     pc_future_release(later);
     pc_event_free(g.open);
+}
+
+/* pc_io_resolve runs on the executor: from a coroutine it parks. */
+static int resolve_coro(void *arg, void **value) {
+    (void)arg;
+    struct addrinfo *res = NULL;
+    int r = pc_io_resolve("localhost", "80", SOCK_STREAM, &res, 10.0);
+    if (r == 0) {
+        cr_assert_not_null(res);
+        freeaddrinfo(res);
+    }
+    *value = res;
+    return r;
+}
+
+Test(executor, resolve_from_a_coroutine, .timeout = 30) {
+    pc_coro *c;
+    expect_rc(pc_coro_spawn(&c, resolve_coro, NULL, NULL), 0);
+    expect_rc(pc_loop_run(pc_loop_current()), 0);
+    expect_rc(pc_coro_error(c), 0);
+    pc_coro_free(c);
+    cr_assert(pc_thread_active_count() >= 2); /* the executor's thread stays, idle */
 }
 
 /* ---------------------------------------------------------------- LoopExit */
