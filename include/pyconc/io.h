@@ -44,10 +44,10 @@ PC_EXTERN int pc_io_socket(int domain, int type, int protocol);
 
 /*
  * Resolve host and port (service) to addresses, without blocking the
- * loop: the lookup runs on a pyconc thread that the caller joins (a
- * coroutine parks meanwhile).  *res is freed with freeaddrinfo().  0;
- * -ENOENT (no such host), -EAGAIN (temporary failure), -ETIMEDOUT,
- * -ENOMEM, -EINVAL.
+ * loop: the lookup runs on the default executor (pc_loop_run_in_executor)
+ * and the caller waits on its future (a coroutine parks meanwhile).  *res is freed with
+ * freeaddrinfo().  0; -ENOENT (no such host), -EAGAIN (temporary failure), -ETIMEDOUT, -ECANCELED
+ * (the waiting coroutine was killed), -ENOMEM, -EINVAL.
  */
 PC_EXTERN int pc_io_resolve(const char *host, const char *port, int socktype, struct addrinfo **res,
                             double timeout);

@@ -9,6 +9,7 @@
  *   loop.call_later(delay, cb, arg)          pc_loop_call_later(loop, delay, cb, arg)
  *   loop.call_soon_threadsafe(cb, arg)       pc_loop_call_soon_threadsafe(loop, cb, arg)
  *   gevent.hub.LoopExit                      -EDEADLK from pc_loop_run
+ *   loop.run_in_executor(None, fn, arg)      pc_loop_run_in_executor(loop, fn, arg, &f)
  *
  * One loop per thread, made on first use.  A loop runs callbacks, timers,
  * fd readiness and coroutines; it sleeps in epoll when nothing is ready.
@@ -26,6 +27,7 @@ extern "C" {
 #endif
 
 typedef void (*pc_callback)(void *arg);
+typedef struct pc_future pc_future; /* pyconc/future.h */
 
 /* The calling thread's loop, made on first use; NULL only when memory ran
  * out. */
@@ -56,6 +58,27 @@ PC_EXTERN int pc_loop_call_soon(pc_loop *l, pc_callback cb, void *arg);
 PC_EXTERN int pc_loop_call_later(pc_loop *l, double delay, pc_callback cb, void *arg);
 /* call_soon from any thread; wakes the loop.  0, -EINVAL, -ENOMEM. */
 PC_EXTERN int pc_loop_call_soon_threadsafe(pc_loop *l, pc_callback cb, void *arg);
+
+/*
+ * Run fn(arg, &value) on the default executor, a pool of pyconc threads,
+ * for work that cannot be made non-blocking (file IO, DNS lookups).  *out
+ * gets a future (one reference, the caller's: pc_future_release it) that
+ * finishes with the pointer `value` when fn returns 0 (pc_future_value),
+ * or with fn's negative return code as its error (a positive one becomes
+ * -EINVAL).  A coroutine waiting on it with pc_future_value parks only
+ * itself.  Cancelling the future before a thread took it skips fn.
+ *
+ * The pool is one per process (`l` is accepted for asyncio's shape and
+ * may be NULL), made on first use: up to min(32, cpus + 4) daemon threads,
+ * started as work arrives, idle ones reused; pc_executor_shutdown ends it.
+ * Idle executor threads do not keep a loop from reporting -EDEADLK
+ * (LoopExit): they cannot wake anyone; busy ones do.  In a fork child the
+ * pool starts afresh; work queued before the fork never runs there.
+ * 0; -EINVAL (NULL fn or out); -ENOMEM; -EAGAIN (no thread could be
+ * started and none is running); -EPIPE (raced with pc_executor_shutdown).
+ * Thread-safe, coroutine-safe.
+ */
+PC_EXTERN int pc_loop_run_in_executor(pc_loop *l, pc_coro_fn fn, void *arg, pc_future **out);
 
 /*
  * Park the calling coroutine until fd is ready for `events` (EPOLLIN,

@@ -1,9 +1,10 @@
 /*
  * Name resolution and the TCP helpers built on it.  getaddrinfo() blocks
- * (it may ask a DNS server), so it runs on a pyconc thread; the caller
- * joins that thread, which parks a coroutine instead of its loop.  A
- * caller that times out leaves the lookup to finish on its own: the
- * thread owns the request and frees it.
+ * (it may ask a DNS server), so it runs on the default executor
+ * (pc_loop_run_in_executor); the caller waits on the future, which parks
+ * a coroutine instead of its loop.  A caller that times out leaves the
+ * lookup to finish on its own: the request is shared by the caller and
+ * the task, and the last of them frees it.
  * Rejected: a resolver of our own over UDP.  It would skip
  * /etc/nsswitch.conf, /etc/hosts and every other source getaddrinfo knows.
  */
@@ -15,8 +16,9 @@
 
 #include "../internal/alloc.h"
 #include "../internal/clock.h"
+#include "pyconc/future.h"
 #include "pyconc/io.h"
-#include "pyconc/thread.h"
+#include "pyconc/loop.h"
 
 typedef struct lookup {
     _Atomic int refs; /* the caller's and the thread's */
@@ -48,13 +50,14 @@ static int gai_to_errno(int rc) {
     }
 }
 
-static void *lookup_thread(void *arg) {
+static int lookup_task(void *arg, void **value) {
+    (void)value;
     lookup *l = arg;
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = l->socktype, .ai_flags = l->host ? 0 : AI_PASSIVE};
     l->rc = gai_to_errno(getaddrinfo(l->host, l->port, &hints, &l->res));
     lookup_release(l);
-    return NULL;
+    return 0;
 }
 
 int pc_io_resolve(const char *host, const char *port, int socktype, struct addrinfo **res,
@@ -71,17 +74,16 @@ int pc_io_resolve(const char *host, const char *port, int socktype, struct addri
         lookup_release(l);
         return -ENOMEM;
     }
-    pc_thread *t;
-    int r = pc_thread_new(&t, lookup_thread, l, &(pc_thread_opts){.daemon = true});
-    if (r == 0 && (r = pc_thread_start(t)) != 0)
-        pc_thread_free(t);
+    pc_future *f;
+    int r = pc_loop_run_in_executor(NULL, lookup_task, l, &f);
     if (r) {
         atomic_store(&l->refs, 1);
         lookup_release(l);
         return r;
     }
-    r = pc_thread_join(t, timeout);
-    pc_thread_free(t);
+    /* the task's writes to l are ordered before the future's settle */
+    r = pc_future_value(f, NULL, timeout);
+    pc_future_release(f);
     if (r == 0) {
         r = l->rc;
         if (r == 0) {

@@ -42,6 +42,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "../future/future-internal.h"
 #include "../internal/alloc.h"
 #include "loop-internal.h"
 #include "pyconc/thread.h"
@@ -355,12 +356,13 @@ static bool work_pending(pc_loop *l) {
 /*
  * Whether another thread could still wake our coroutines: any pyconc
  * thread other than this one (started by pyconc, the main thread, or a
- * foreign thread that made itself known with pc_thread_current()).  The
- * OS's thread count cannot tell: runtimes (a test framework, a logging
+ * foreign thread that made itself known with pc_thread_current()), less
+ * the default executor's idle workers (src/future/executor.c).  The OS's
+ * thread count cannot tell: runtimes (a test framework, a logging
  * library) keep idle threads of their own.
  */
 static bool other_threads_exist(void) {
-    return pc_thread_active_count() > 1;
+    return pc__wakers_count() > 1;
 }
 
 /* Wait up to timeout_ms for fds and the eventfd; wake who waits. */
@@ -428,7 +430,9 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
         if (next == PC__NO_DEADLINE && l->fd_waits == 0) {
             if (l->live == 0 && !until)
                 break; /* nothing left to do */
-            if (!other_threads_exist()) {
+            /* work_pending again: a thread may have woken one of ours,
+             * then ended or gone idle, since we last looked */
+            if (!other_threads_exist() && !work_pending(l)) {
                 r = -EDEADLK; /* LoopExit: nothing can ever wake them */
                 break;
             }
