@@ -7,6 +7,7 @@
 #include "pyconc/aio.h"
 #include "pyconc/base.h"
 #include "pyconc/coro.h"
+#include "pyconc/gil.h"
 #include "pyconc/io.h"
 #include "pyconc/loop.h"
 #include "pyconc/queue.h"
