@@ -3,6 +3,9 @@
 #define PC_TEST_GIL_HELPERS_H
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "helpers.h"
