@@ -19,9 +19,17 @@
  *
  * Switching.  The holder calls pc_gil_check() often; it is one relaxed
  * load of `drop_request` (the first field, the only one the header sees).
- * A queued waiter parks for the switch interval, counted from the later of
- * its arrival and the last hand-off (`switch_ns`); if no hand-off happened
- * meanwhile (`switch_seq` unchanged) it sets DROP_TIMER.  The holder's next
+ * A queued waiter parks until the holder's turn has lasted a switch
+ * interval; if no hand-off happened meanwhile (`switch_seq` unchanged) it
+ * sets DROP_TIMER.  The turn begins at the hand-off (`turn_ns`); for a
+ * holder that took a free GIL (no clock read on that fast path) it is
+ * unknown, and the interval counts from the waiter's arrival, as in
+ * CPython.  Counting from the turn's start rather than always from the
+ * arrival (CPython) means a thread back from a short blocking call waits
+ * only for the rest of the holder's turn: under one interval, where
+ * CPython's waits at least one (the convoy effect of bpo-7946, smaller
+ * without any priority).  A waiter may read a stale turn_ns just as a new
+ * holder takes a free GIL; it then asks for the drop early, once: benign.  The holder's next
  * check takes the slow path and yields: with the guard it pops the next
  * waiter, hands the GIL to it and queues itself at the tail in the same
  * critical section.  That is CPython's forced switching (FORCE_SWITCHING:
@@ -99,7 +107,8 @@ struct pc_gil {
     pc__waitq normal, prio;      /* guarded by guard */
     unsigned nwaiting;           /* guarded by guard */
     _Atomic uint64_t switch_seq; /* written under guard; waiters read it relaxed */
-    _Atomic int64_t switch_ns;   /* the time of the last hand-off; as switch_seq */
+    _Atomic int64_t turn_ns;     /* when the holder was handed the GIL, else 0
+                                  * (unknown); relaxed, a hint */
     _Atomic int64_t interval_ns; /* relaxed: a setting */
     long check_interval;         /* fixed at new */
     long countdown;              /* guarded by holding the GIL */
@@ -221,7 +230,7 @@ static void hand_to(pc_gil *g, pc__waiter *n, bool prio, bool forced, int64_t no
         bump(&g->c.prio, 1);
         me->st.priority_handoffs++;
     }
-    atomic_store_explicit(&g->switch_ns, now, memory_order_relaxed);
+    atomic_store_explicit(&g->turn_ns, now, memory_order_relaxed);
     atomic_store_explicit(&g->switch_seq,
                           atomic_load_explicit(&g->switch_seq, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -267,7 +276,8 @@ static void waiter_init(pc__waiter *w) {
 static int wait_turn(pc_gil *g, pc__waiter *w, pc__waitq *q, uint64_t seq, int64_t t0,
                      int64_t deadline) {
     bool timed = g->check_interval == 0 && q == &g->normal;
-    int64_t since = t0;
+    int64_t turn = atomic_load_explicit(&g->turn_ns, memory_order_relaxed);
+    int64_t since = turn ? turn : t0;
     for (;;) {
         int64_t due = PC__NO_DEADLINE;
         if (timed)
@@ -292,8 +302,8 @@ static int wait_turn(pc_gil *g, pc__waiter *w, pc__waitq *q, uint64_t seq, int64
         uint64_t s = atomic_load_explicit(&g->switch_seq, memory_order_relaxed);
         if (s != seq) { /* the GIL changed hands: the new holder gets an interval */
             seq = s;
-            int64_t at = atomic_load_explicit(&g->switch_ns, memory_order_relaxed);
-            since = at > since ? at : now;
+            turn = atomic_load_explicit(&g->turn_ns, memory_order_relaxed);
+            since = turn ? turn : now;
         } else if (now >= due) {
             atomic_fetch_or(&g->head.drop_request, DROP_TIMER);
             since = now; /* ask again an interval later, if it is still not done */
@@ -315,6 +325,7 @@ static int acquire_slow(pc_gil *g, int64_t deadline, bool nonblocking, bool prio
             if (atomic_compare_exchange_strong_explicit(
                     &g->word, &cur, me_id() | (has_waiters(g) ? WAITERS : 0), memory_order_acquire,
                     memory_order_relaxed)) {
+                atomic_store_explicit(&g->turn_ns, 0, memory_order_relaxed);
                 pc__guard_unlock(&g->guard);
                 got(g, 0);
                 return 0;
@@ -355,6 +366,7 @@ static int acquire(pc_gil *g, int64_t deadline, bool nonblocking, bool prio) {
     if (__builtin_expect(atomic_compare_exchange_strong_explicit(
                              &g->word, &cur, me_id(), memory_order_acquire, memory_order_relaxed),
                          1)) {
+        atomic_store_explicit(&g->turn_ns, 0, memory_order_relaxed);
         got(g, 0);
         return 0;
     }
