@@ -225,11 +225,14 @@ Test(gil_order, cpu_bound_threads_take_turns, .timeout = 60) {
     _Atomic bool stop = false;
     struct spinner a[3];
     pthread_t t[3];
+    expect_rc(pc_gil_acquire(g, 0), 0); /* all three queue before any runs */
     for (int i = 0; i < 3; i++) {
         a[i] = (struct spinner){.g = g, .stop = &stop};
         t[i] = start_pthread(spin_main, &a[i]);
     }
-    struct timespec ts = {0, 300000000};
+    wait_for_waiters(g, 3);
+    expect_rc(pc_gil_release(g), 0);
+    struct timespec ts = {0, 500000000};
     nanosleep(&ts, NULL);
     atomic_store(&stop, true);
     for (int i = 0; i < 3; i++) {
