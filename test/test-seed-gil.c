@@ -99,9 +99,9 @@ Test(seed_gil, lua_threads_share_one_state_under_the_gil, .timeout = 60) {
         at = find(&o, "  3 CPU threads ran", at + 1);
     }
     /* With the priority option the IO thread gets the GIL back at the
-     * holder's next check: well under the 5 ms interval (median). */
+     * holder's next check: under the 5 ms interval (median). */
     int prio = find(&o, "PC_GIL_IO_PRIORITY", 0);
     double med = value_after(&o, find(&o, "  IO thread:", prio), "median ");
-    cr_assert_lt(med, 2.5, "%s", o.text);
+    cr_assert_lt(med, 5.0, "%s", o.text); /* one interval; the default order: about three */
     free_output(&o);
 }
