@@ -78,7 +78,7 @@ typedef struct pc_gil_opts {
  * a negative or NaN interval, a negative check_interval, unknown flags),
  * -ENOMEM.  free: 0, or -EBUSY (and nothing is freed) while the GIL is
  * held, waited for or has threads attached; free(NULL) returns 0.
- * Thread-safe (on different GILs).  Not coroutine-specific.
+ * new is thread-safe; free only once nobody else uses the GIL.
  */
 PC_EXTERN int pc_gil_new(pc_gil **g, const pc_gil_opts *opts);
 PC_EXTERN int pc_gil_free(pc_gil *g);
@@ -134,8 +134,9 @@ static inline int pc_gil_check(pc_gil *g) {
  */
 PC_EXTERN int pc_gil_yield(pc_gil *g);
 
-/* The switch interval in seconds: set (0, -EINVAL for NULL, <= 0 or NaN;
- * it applies from the next wait) and read (-EINVAL's value for NULL: -1). */
+/* The switch interval in seconds.  set: 0, or -EINVAL for NULL, <= 0 or
+ * NaN; waiters use the new value from their next wait.  get: -1 for NULL.
+ * Thread-safe. */
 PC_EXTERN int pc_gil_set_switch_interval(pc_gil *g, double seconds);
 PC_EXTERN double pc_gil_switch_interval(const pc_gil *g);
 

@@ -451,8 +451,8 @@ int pc__gil_check_slow(pc_gil *g) {
         return -EPERM;
     /* relaxed: a hint; yield() decides under the guard */
     uint32_t bits = atomic_load_explicit(&g->head.drop_request, memory_order_relaxed);
-    if (bits == DROP_COUNT && --g->countdown > 0)
-        return 0;
+    if (bits == 0 || (bits == DROP_COUNT && --g->countdown > 0))
+        return 0; /* withdrawn meanwhile, or not this check yet */
     return yield(g, true);
 }
 
