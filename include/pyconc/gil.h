@@ -148,6 +148,9 @@ PC_EXTERN double pc_gil_switch_interval(const pc_gil *g);
  * not attached to `g`; it leaves the GIL held or not as it is.
  * pc_gil_attached(): the calling thread's GIL or NULL.  Thread-safe; the
  * attachment is per thread and not inherited by new threads or children.
+ * A thread that waits for other GIL threads while holding the GIL (a join,
+ * a lock they hold) must be attached, or it deadlocks as in C code that
+ * forgets Py_BEGIN_ALLOW_THREADS.
  */
 PC_EXTERN int pc_gil_attach(pc_gil *g);
 PC_EXTERN int pc_gil_detach(pc_gil *g);
