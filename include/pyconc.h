@@ -8,6 +8,7 @@
 #include "pyconc/base.h"
 #include "pyconc/coro.h"
 #include "pyconc/future.h"
+#include "pyconc/gil.h"
 #include "pyconc/io.h"
 #include "pyconc/loop.h"
 #include "pyconc/pipe.h"

@@ -4,11 +4,15 @@
 #   scripts/deps.sh build|test|bench|sanitize
 set -eu
 need_build="gcc make cmake"
+# Optional: installed when we can, only named when we cannot (the build
+# skips what needs them).  liblua5.4-dev: the embedded-interpreter example
+# of the GIL (examples/seed/lua/).
+optional="liblua5.4-dev pkg-config"
 case "${1:-build}" in
 build) pkgs="" ;;
 test) pkgs="libcriterion-dev pkg-config" ;;
 sanitize) pkgs="libcriterion-dev pkg-config" ;;
-bench) pkgs="libglib2.0-dev pkg-config gnuplot-nox python3 python3-gevent" ;;
+bench) pkgs="libglib2.0-dev pkg-config gnuplot-nox python3 python3-gevent" optional="" ;;
 *) echo "usage: $0 build|test|bench|sanitize" >&2; exit 2 ;;
 esac
 
@@ -20,6 +24,17 @@ for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
         missing="$missing $p"
 done
+opt_missing=""
+for p in $optional; do
+    case " $missing " in *" $p "*) continue ;; esac
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        opt_missing="$opt_missing $p"
+done
+if [ -n "$opt_missing" ] && ! { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; }; then
+    echo "pyconc: optional packages missing (their examples are skipped):$opt_missing" >&2
+    opt_missing=""
+fi
+missing="$missing$opt_missing"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -20,7 +20,33 @@ example() {
     "$bin/$name" "$@"
 }
 
+# optional_example: the same, skipped when the program was not built (it
+# needs an optional package, such as liblua5.4-dev).
+optional_example() {
+    if [ ! -x "$bin/$1" ]; then
+        printf '\n(skipped %s: not built; see scripts/deps.sh)\n' "$1"
+        return 0
+    fi
+    example "$@"
+}
+
 echo "pyconc seed tour: the Python examples of the seed, in C"
+
+example gil_pseudo_parallel \
+    "Python中的GIL是什么？" \
+    "What is the GIL in Python? (A lock every thread must hold to run: the threads are only pseudo-parallel.)"
+
+example gil_refcount \
+    "为什么要引入GIL呢？" \
+    "Why was the GIL introduced? (CPython counts references; two threads updating one count lose updates.)"
+
+optional_example gil_lua \
+    "为什么要引入GIL呢？" \
+    "The same for a real embedded interpreter: Lua 5.4, one lua_State, threads taking turns under a pc_gil."
+
+example gil_race \
+    "那么有GIL锁了是否线程就是一定安全了？" \
+    "So with the GIL, are threads always safe? (Under the GIL: no, num += n still loses updates.)"
 
 example thread_race \
     "那么有GIL锁了是否线程就是一定安全了？" \

@@ -4,6 +4,7 @@
 #include <sched.h>
 #include <time.h>
 
+#include "../internal/blocking.h"
 #include "../internal/clock.h"
 #include "pyconc/base.h"
 
@@ -14,9 +15,12 @@ double pc_now(void) {
 int pc_sleep(double seconds) {
     if (isnan(seconds))
         return -EINVAL;
-    if (seconds <= 0) {
-        if (seconds == 0)
-            sched_yield();
+    if (seconds < 0)
+        return 0;
+    pc_gil *gil = pc__blocking_begin(); /* an attached thread sleeps without its GIL */
+    if (seconds == 0) {
+        sched_yield();
+        pc__blocking_end(gil);
         return 0;
     }
     int64_t deadline;
@@ -26,5 +30,6 @@ int pc_sleep(double seconds) {
      * stretches the sleep. */
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
     }
+    pc__blocking_end(gil);
     return 0;
 }

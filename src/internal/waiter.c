@@ -18,6 +18,8 @@
  */
 #include "waiter.h"
 
+#include "blocking.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -159,14 +161,20 @@ static int thread_park(pc__waiter *w, int64_t deadline) {
                                                  memory_order_acquire, memory_order_acquire) &&
         seen == PC__W_WOKEN)
         return 0;
+    pc_gil *gil = pc__blocking_begin(); /* an attached thread sleeps without its GIL */
+    int r;
     for (;;) {
-        int r = pc__futex_wait(&w->state, PC__W_SLEEPING, deadline);
+        r = pc__futex_wait(&w->state, PC__W_SLEEPING, deadline);
         /* acquire; pairs with the release exchange in thread_wake() */
-        if (atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN)
-            return 0;
+        if (atomic_load_explicit(&w->state, memory_order_acquire) == PC__W_WOKEN) {
+            r = 0;
+            break;
+        }
         if (r == -ETIMEDOUT)
-            return -ETIMEDOUT;
+            break;
     }
+    pc__blocking_end(gil);
+    return r;
 }
 
 static void thread_wake(pc__waiter *w) {

@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 
+#include "../internal/blocking.h"
 #include "loop-internal.h"
 
 static int wait_fd_thread(int fd, int events, double timeout) {
@@ -20,7 +21,9 @@ static int wait_fd_thread(int fd, int events, double timeout) {
     pc__deadline(timeout, &deadline);
     for (;;) {
         struct pollfd p = {.fd = fd, .events = (short)events};
+        pc_gil *gil = pc__blocking_begin(); /* an attached thread polls without its GIL */
         int n = poll(&p, 1, pc__remaining_ms(deadline));
+        pc__blocking_end(gil);
         if (n > 0)
             return p.revents & POLLNVAL ? -EBADF : p.revents;
         if (n == 0)

@@ -44,6 +44,7 @@
 
 #include "../future/future-internal.h"
 #include "../internal/alloc.h"
+#include "../internal/blocking.h"
 #include "loop-internal.h"
 #include "pyconc/thread.h"
 
@@ -388,7 +389,9 @@ static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
         atomic_store(&l->sleeping, false);
         return;
     }
+    pc_gil *gil = pc__blocking_begin(); /* a loop attached to a GIL waits without it */
     poll_fds(l, pc__remaining_ms(deadline));
+    pc__blocking_end(gil);
     atomic_store(&l->sleeping, false);
 }
 
