@@ -139,6 +139,7 @@ void pc__coro_run(pc_coro *c) {
         if (pc__coro_take_cancel(c)) { /* killed before it ran */
             finish(c, -ECANCELED, NULL);
             l->live--;
+            pc__watch_coro_end(l);
             pc__coro_release(c);
             return;
         }
@@ -146,6 +147,7 @@ void pc__coro_run(pc_coro *c) {
         if (r) {
             finish(c, r, NULL);
             l->live--;
+            pc__watch_coro_end(l);
             pc__coro_release(c);
             return;
         }
@@ -170,6 +172,7 @@ void pc__coro_run(pc_coro *c) {
         pc__tsan_fiber_destroy(c->tsan_fiber);
         pc__stack_put(&c->stack);
         l->live--;
+        pc__watch_coro_end(l);
         pc__coro_release(c);
     }
 }

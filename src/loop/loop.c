@@ -45,7 +45,12 @@ static void loop_destroy(pc_loop *l);
 
 static void loop_key_destructor(void *p) {
     pc_loop *l = p;
-    if (l && l->live == 0)
+    if (!l)
+        return;
+    /* the thread ends: its loop never runs again, even if it leaks */
+    pc__signals_loop_gone(l);
+    pc__watch_loop_gone(l);
+    if (l->live == 0)
         loop_destroy(l);
 }
 
@@ -76,6 +81,8 @@ static pc_loop *loop_create(void) {
 }
 
 static void loop_destroy(pc_loop *l) {
+    pc__signals_loop_gone(l);
+    pc__watch_loop_gone(l);
     for (pc__callback *cb = l->soon_head, *n; cb; cb = n) {
         n = cb->next;
         pc__free(cb);
@@ -95,8 +102,10 @@ pc_loop *pc__loop_of_thread(void) {
         return tls_loop;
     pthread_once(&loop_key_once, make_key);
     tls_loop = loop_create();
-    if (tls_loop)
+    if (tls_loop) {
         pthread_setspecific(loop_key, tls_loop);
+        pc__watch_loop_created(tls_loop);
+    }
     return tls_loop;
 }
 
@@ -274,6 +283,7 @@ static void run_soon(pc_loop *l) {
     l->soon_tail = &l->soon_head;
     for (; c; c = last) {
         last = c->next;
+        pc__watch_tick(l, NULL);
         c->cb(c->arg);
         pc__free(c);
     }
@@ -286,11 +296,13 @@ static void run_ready(pc_loop *l) {
     l->ready_head = l->ready_tail = NULL;
     while (c) {
         pc_coro *n = c->next;
+        pc__watch_tick(l, c);
         pc__coro_run(c);
         if (c == end)
             break;
         c = n;
     }
+    pc__watch_tick(l, NULL);
 }
 
 static bool work_pending(pc_loop *l) {
@@ -318,6 +330,10 @@ static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
     int n = epoll_wait(l->epfd, evs, 64, pc__remaining_ms(deadline));
     atomic_store(&l->sleeping, false);
     for (int i = 0; i < n; i++) {
+        if (evs[i].data.ptr == &pc__loop_signal_tag) { /* signal.c's slot */
+            pc__signals_drain(l);
+            continue;
+        }
         if (!evs[i].data.ptr) { /* the eventfd */
             uint64_t v;
             ssize_t r = read(l->wakefd, &v, sizeof v);
@@ -337,9 +353,13 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
         return -EPERM;
     l->running = true;
     l->stopping = false;
+    /* relaxed: a hint for the watchdog's monitor, which only samples it */
+    atomic_store_explicit(&l->wd_running, true, memory_order_relaxed);
     int r = 0;
     for (;;) {
+        pc__watch_tick(l, NULL);
         take_remote(l);
+        pc__signals_dispatch(l);
         run_soon(l);
         run_ready(l);
         /* acquire; pairs with the release store in coro.c's finish() */
@@ -360,7 +380,8 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
             break;
         }
         int64_t next = pc__timers_next(l);
-        if (next == PC__NO_DEADLINE && l->fd_waits == 0) {
+        /* a signal handler can wake the loop, as a waited fd can */
+        if (next == PC__NO_DEADLINE && l->fd_waits == 0 && !pc__signals_armed(l)) {
             if (l->live == 0 && !until)
                 break; /* nothing left to do */
             if (!other_threads_exist()) {
@@ -371,6 +392,7 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
         sleep_in_epoll(l, next < deadline ? next : deadline);
     }
     l->running = false;
+    atomic_store_explicit(&l->wd_running, false, memory_order_relaxed); /* as above */
     return r;
 }
 
