@@ -74,12 +74,12 @@ struct pc__watch {
 };
 
 static pthread_mutex_t wd_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wd_cv;         /* with wd_mu; CLOCK_MONOTONIC */
-static struct pc__watch *wd_head;    /* guarded by wd_mu */
-static bool monitor_up;              /* guarded by wd_mu */
-static pthread_t monitor_thread;     /* guarded by wd_mu; valid while monitor_up */
+static pthread_cond_t wd_cv;      /* with wd_mu; CLOCK_MONOTONIC */
+static struct pc__watch *wd_head; /* guarded by wd_mu */
+static bool monitor_up;           /* guarded by wd_mu */
+static pthread_t monitor_thread;  /* guarded by wd_mu; valid while monitor_up */
 static pthread_once_t wd_once = PTHREAD_ONCE_INIT;
-static double env_threshold = -1;    /* written once under wd_once */
+static double env_threshold = -1;      /* written once under wd_once */
 static _Thread_local bool tls_monitor; /* this thread is the monitor */
 
 /* ------------------------------------------------------------- monitor */
@@ -131,7 +131,6 @@ static void sample(struct pc__watch *w, int64_t now) {
 static void *monitor_main(void *unused) {
     (void)unused;
     tls_monitor = true;
-    pthread_setname_np(pthread_self(), "pyconc-watchdog");
     pthread_mutex_lock(&wd_mu);
     while (wd_head) {
         int64_t now = pc__mono_ns();
@@ -169,6 +168,9 @@ static int monitor_start(void) {
     pthread_attr_destroy(&attr);
     if (r)
         return -r;
+    /* named from here, so it has its name once a watchdog is on; it cannot
+     * have ended: it ends only under wd_mu, with no loop watched */
+    pthread_setname_np(monitor_thread, "pyconc-watchdog");
     monitor_up = true;
     return 0;
 }
@@ -237,14 +239,13 @@ static void watch_off(pc_loop *l) {
 int pc_loop_set_watchdog(pc_loop *l, double threshold, pc_watchdog_fn report, void *arg) {
     if (!l || isnan(threshold))
         return -EINVAL;
+    /* The monitor holds wd_mu while it reports: a call from it comes from
+     * inside a report, and taking wd_mu again would deadlock. */
+    if (tls_monitor)
+        return -EDEADLK;
     if (!pc__loop_on_owner(l))
         return -EPERM;
     pthread_once(&wd_once, wd_init);
-    /* The monitor holds wd_mu while it reports, and it runs no loop of its
-     * own: a call from it comes from inside a report, and taking wd_mu
-     * again would deadlock. */
-    if (tls_monitor)
-        return -EDEADLK;
     if (threshold < 0) {
         watch_off(l);
         return 0;
