@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -325,4 +326,62 @@ Test(loop_signal, close_removes_the_handlers, .timeout = 10) {
     cr_assert(seen.sa_handler == SIG_DFL);
     cr_assert_eq(sigaction(SIGUSR2, NULL, &seen), 0);
     cr_assert(seen.sa_handler == SIG_DFL);
+}
+
+/* Across fork: the child keeps the forking thread's handlers, and loses
+ * those of the other threads' loops (their threads are gone there). */
+static void *other_loop(void *arg) {
+    two *t = arg;
+    pc_loop *l = pc_loop_current();
+    t->h.loop = l;
+    t->h.stop = true;
+    int r = pc_loop_add_signal_handler(l, SIGUSR2, on_hit, &t->h);
+    pc_sem_release(t->ready, 1);
+    if (r == 0)
+        r = pc_loop_run(l);
+    return (void *)(intptr_t)(r ? r : 1);
+}
+
+static int child_checks(pc_loop *l, hit *h) {
+    struct sigaction seen;
+    if (sigaction(SIGUSR2, NULL, &seen) || seen.sa_handler != SIG_DFL)
+        return 2; /* the other thread's loop still held SIGUSR2 */
+    if (sigaction(SIGUSR1, NULL, &seen) || seen.sa_handler == SIG_DFL)
+        return 3;
+    raise(SIGUSR1);
+    if (pc_loop_run(l) != 0 || atomic_load(&h->count) != 1)
+        return 4;
+    if (pc_loop_remove_signal_handler(l, SIGUSR1) != 0)
+        return 5;
+    if (sigaction(SIGUSR1, NULL, &seen) || seen.sa_handler != SIG_DFL)
+        return 6;
+    return 0;
+}
+
+Test(loop_signal, across_fork, .timeout = 10) {
+    pc_sem *ready;
+    expect_rc(pc_sem_new(&ready, 0), 0);
+    two o = {.ready = ready};
+    pthread_t t = start_pthread(other_loop, &o);
+    expect_rc(pc_sem_acquire(ready, true, 5), 0);
+    pc_loop *l = pc_loop_current();
+    hit h = {.loop = l, .stop = true};
+    expect_rc(pc_loop_add_signal_handler(l, SIGUSR1, on_hit, &h), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(child_checks(l, &h));
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status %#x", status);
+    /* the parent's loops are untouched */
+    pthread_kill(t, SIGUSR2);
+    void *r;
+    pthread_join(t, &r);
+    cr_assert_eq((intptr_t)r, 1);
+    cr_assert_eq(atomic_load(&o.h.count), 1);
+    raise(SIGUSR1);
+    expect_rc(pc_loop_run(l), 0);
+    cr_assert_eq(atomic_load(&h.count), 1);
+    pc_sem_free(ready);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -13,16 +14,17 @@
 /* What the reports said; they come from the monitor thread. */
 typedef struct reports {
     pthread_mutex_t mu;
-    int n;                  /* guarded by mu */
-    char name[32];          /* guarded by mu: the last one ("" for a callback) */
-    double blocked_s;       /* guarded by mu: the last one */
-    pc_loop *loop;          /* guarded by mu: the last one */
-    bool bad_name;          /* guarded by mu: a name not starting with "w" */
-    int retry_rc;           /* guarded by mu: pc_loop_set_watchdog from a report */
-    bool try_from_report;   /* fixed */
+    int n;                /* guarded by mu */
+    char name[32];        /* guarded by mu: the last one ("" for a callback) */
+    double blocked_s;     /* guarded by mu: the last one */
+    pc_loop *loop;        /* guarded by mu: the last one */
+    bool bad_name;        /* guarded by mu: a name not starting with "w" */
+    int retry_rc;         /* guarded by mu: pc_loop_set_watchdog from a report */
+    bool try_from_report; /* fixed */
 } reports;
 
-#define REPORTS_INIT {.mu = PTHREAD_MUTEX_INITIALIZER}
+#define REPORTS_INIT                                                                               \
+    { .mu = PTHREAD_MUTEX_INITIALIZER }
 
 static void record(pc_loop *l, const char *name, double blocked_s, void *arg) {
     reports *r = arg;
@@ -315,4 +317,36 @@ Test(loop_watchdog, the_environment_turns_it_on, .timeout = 20) {
     cr_assert_gt(n, 0, "PYCONC_WATCHDOG=0.1 gave no report");
     buf[n] = '\0';
     cr_assert(strstr(buf, "in coroutine 'spinner'"), "%s", buf);
+}
+
+/* Across fork: off in the child (no monitor there); it can be turned on
+ * again. */
+static int child_watchdog(pc_loop *l, reports *inherited) {
+    if (monitor_exists())
+        return 2;
+    reports r = REPORTS_INIT;
+    double t = 0.3;
+    if (run_named("spinner", busy, &t) || count(inherited) != 0)
+        return 3;
+    if (pc_loop_set_watchdog(l, 0.1, record, &r) || !monitor_exists())
+        return 4;
+    if (run_named("spinner", busy, &t) || count(&r) != 1)
+        return 5;
+    return 0;
+}
+
+Test(loop_watchdog, across_fork, .timeout = 20) {
+    reports r = REPORTS_INIT;
+    pc_loop *l = pc_loop_current();
+    expect_rc(pc_loop_set_watchdog(l, 0.1, record, &r), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(child_watchdog(l, &r));
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status %#x", status);
+    double t = 0.3;
+    expect_rc(run_named("spinner", busy, &t), 0);
+    cr_assert_eq(count(&r), 1);
 }

@@ -62,6 +62,7 @@ typedef struct sig_slot {
     _Atomic uint64_t pending; /* OR-ed by on_signal, exchanged to 0 by the loop */
     _Atomic int fd;           /* eventfd; written once under sig_mu before any mask bit */
     bool made;                /* guarded by sig_mu: fd exists */
+    bool inherited;           /* guarded by sig_mu: taken before a fork, in the parent */
     pc_loop *loop;            /* guarded by sig_mu: the owner; NULL when free */
 } sig_slot;
 
@@ -129,11 +130,14 @@ static void fork_parent(void) {
 
 /* The child has only the forking thread: the slots of other threads' loops
  * are let go (those loops can never run again), restoring the old
- * disposition of each signal no loop handles any more. */
+ * disposition of each signal no loop handles any more.  The forking
+ * thread's loop keeps its slot, marked inherited. */
 static void fork_child(void) {
     pthread_mutex_init(&sig_mu, NULL);
     for (int i = 0; i < PC__SIG_SLOTS; i++) {
         sig_slot *s = &slots[i];
+        if (s->loop && pc__loop_on_owner(s->loop))
+            s->inherited = true;
         if (!s->loop || pc__loop_on_owner(s->loop))
             continue;
         uint64_t mask = atomic_load(&s->mask);
@@ -182,7 +186,11 @@ static int slot_take(pc_loop *l) {
 static void slot_give_back(pc_loop *l) {
     sig_slot *s = &slots[l->sigs->slot];
     int fd = atomic_load(&s->fd);
-    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    /* a loop inherited across fork shares its epoll set with the parent's
+     * loop: removing the fd there would deafen the parent's loop */
+    if (!s->inherited)
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    s->inherited = false;
     uint64_t v;
     ssize_t r = read(fd, &v, sizeof v);
     (void)r;
