@@ -53,7 +53,9 @@
 #define PC__SIG_MAX 64   /* signals 1..64: one bit each in a 64-bit word */
 #define PC__SIG_SLOTS 64 /* loops that handle signals at the same time */
 
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the signal handler needs lock-free 64-bit atomics");
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2 &&
+                   ATOMIC_INT_LOCK_FREE == 2,
+               "the signal handler needs lock-free atomics");
 
 char pc__loop_signal_tag;
 

@@ -160,7 +160,6 @@ static int monitor_start(void) {
     if (pthread_attr_init(&attr))
         return -ENOMEM;
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the monitor inherits it */
     int r = pthread_create(&monitor_thread, &attr, monitor_main, NULL);
@@ -176,6 +175,8 @@ static int monitor_start(void) {
 }
 
 /* ---------------------------------------------------------------- fork */
+
+static void cv_init(void);
 
 static void fork_prepare(void) {
     pthread_mutex_lock(&wd_mu);
@@ -194,14 +195,19 @@ static void fork_child(void) {
     wd_head = NULL;
     monitor_up = false;
     pthread_mutex_init(&wd_mu, NULL);
+    cv_init(); /* the monitor may have been waiting on it */
 }
 
-static void wd_init(void) {
+static void cv_init(void) {
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&wd_cv, &ca);
     pthread_condattr_destroy(&ca);
+}
+
+static void wd_init(void) {
+    cv_init();
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     const char *env = getenv("PYCONC_WATCHDOG");
     if (env && *env) {
