@@ -34,7 +34,8 @@ typedef void (*pc_callback)(void *arg);
 /* The calling thread's loop, made on first use; NULL only when memory ran
  * out. */
 PC_EXTERN pc_loop *pc_loop_current(void);
-/* Free the calling thread's loop; -EBUSY while coroutines live on it. */
+/* Free the calling thread's loop, removing its signal handlers and its
+ * watchdog; -EBUSY while coroutines live on it. */
 PC_EXTERN int pc_loop_close(void);
 
 /*
@@ -109,8 +110,8 @@ PC_EXTERN int pc_loop_remove_signal_handler(pc_loop *l, int signum);
  * A watchdog's report: the loop `l` ran coroutine `coro_name` (NULL: a
  * callback or the loop's own work) for `blocked_s` seconds without
  * turning.  It runs on pyconc's monitor thread, not the loop's: it must be
- * thread-safe, short, and must not call pc_loop_set_watchdog (-EDEADLK),
- * close a loop or fork.  `l` is valid during the call; use it to tell
+ * thread-safe and short, and must neither call pc_loop_set_watchdog
+ * (-EDEADLK) nor fork (it runs under the watchdog's lock).  `l` is valid during the call; use it to tell
  * loops apart, not to drive one (it belongs to its own thread).
  */
 typedef void (*pc_watchdog_fn)(pc_loop *l, const char *coro_name, double blocked_s, void *arg);
