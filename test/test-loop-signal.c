@@ -385,3 +385,20 @@ Test(loop_signal, across_fork, .timeout = 10) {
     cr_assert_eq(atomic_load(&h.count), 1);
     pc_sem_free(ready);
 }
+
+static void *add_and_leave(void *arg) {
+    (void)arg;
+    hit h = {0};
+    /* no pc_loop_close: the thread's end removes the handler */
+    return (void *)(intptr_t)pc_loop_add_signal_handler(pc_loop_current(), SIGUSR2, on_hit, &h);
+}
+
+Test(loop_signal, the_end_of_the_thread_removes_the_handlers, .timeout = 10) {
+    pthread_t t = start_pthread(add_and_leave, NULL);
+    void *rc;
+    pthread_join(t, &rc);
+    expect_rc((int)(intptr_t)rc, 0);
+    struct sigaction seen;
+    cr_assert_eq(sigaction(SIGUSR2, NULL, &seen), 0);
+    cr_assert(seen.sa_handler == SIG_DFL);
+}
