@@ -111,8 +111,8 @@ PC_EXTERN int pc_loop_remove_signal_handler(pc_loop *l, int signum);
  * callback or the loop's own work) for `blocked_s` seconds without
  * turning.  It runs on pyconc's monitor thread, not the loop's: it must be
  * thread-safe and short, and must neither call pc_loop_set_watchdog
- * (-EDEADLK) nor fork (it runs under the watchdog's lock).  `l` is valid during the call; use it to tell
- * loops apart, not to drive one (it belongs to its own thread).
+ * (-EDEADLK) nor fork (it runs under the watchdog's lock).  `l` is valid during the call; use it to
+ * tell loops apart, not to drive one (it belongs to its own thread).
  */
 typedef void (*pc_watchdog_fn)(pc_loop *l, const char *coro_name, double blocked_s, void *arg);
 

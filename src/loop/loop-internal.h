@@ -152,7 +152,11 @@ extern char pc__loop_signal_tag;            /* epoll data.ptr of a signal slot's
 void pc__signals_dispatch_slow(pc_loop *l); /* owner: run the handlers of pending signals */
 void pc__signals_drain(pc_loop *l);         /* owner: the slot's eventfd fired */
 void pc__signals_loop_gone(pc_loop *l);     /* owner or its thread's exit: remove all */
-bool pc__signals_armed(const pc_loop *l);   /* owner: a handler is installed */
+bool pc__signals_armed_slow(const pc_loop *l);
+/* owner: a handler is installed */
+static inline bool pc__signals_armed(const pc_loop *l) {
+    return l->sigs && pc__signals_armed_slow(l);
+}
 static inline void pc__signals_dispatch(pc_loop *l) {
     if (l->sigs)
         pc__signals_dispatch_slow(l);
