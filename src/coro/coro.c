@@ -122,6 +122,7 @@ static void coro_entry(void *arg);
 
 /* What a switch to c sets first: c runs. */
 static inline void enter(pc_loop *l, pc_coro *c) {
+    pc__watch_tick(l, c);
     c->state = PC__C_RUNNING;
     l->current = c;
     pc__tls_coro = c;
@@ -138,6 +139,7 @@ static void reap(pc_loop *l) {
     pc__tsan_fiber_destroy(z->tsan_fiber);
     pc__stack_put(&z->stack);
     l->live--;
+    pc__watch_coro_end(l);
     pc__coro_release(z);
 }
 
@@ -150,6 +152,7 @@ static bool first_run(pc_loop *l, pc_coro *c) {
     if (err) {
         finish(c, err, NULL);
         l->live--;
+        pc__watch_coro_end(l);
         pc__coro_release(c);
         return false;
     }

@@ -116,6 +116,15 @@ struct pc_loop {
     _Atomic bool attention;
     _Atomic(pc_coro *) incoming; /* lock-free stack of woken coroutines */
     _Atomic bool sleeping;       /* owner sets around epoll_wait; wakers read */
+
+    /* signal.c: the loop's signal handlers; NULL until the first one */
+    struct pc__loop_signals *sigs; /* owner */
+
+    /* watchdog.c: what the monitor thread samples (see pc__watch_tick) */
+    struct pc__watch *wd;           /* owner: the loop's watch record; NULL when off */
+    _Atomic unsigned long wd_ticks; /* owner stores (relaxed); the monitor samples */
+    _Atomic(pc_coro *) wd_cur;      /* owner stores (release); the monitor reads */
+    _Atomic bool wd_running;        /* owner stores (relaxed) around a run; ditto */
 };
 
 /* Take a pending cancellation (kill), if any: true once per kill.  The
@@ -124,6 +133,58 @@ struct pc_loop {
 static inline bool pc__coro_take_cancel(pc_coro *c) {
     return atomic_load_explicit(&c->cancel, memory_order_relaxed) &&
            atomic_exchange(&c->cancel, false);
+}
+
+/*
+ * The watchdog's hot-path hook: the loop calls it each time it hands the
+ * thread to a coroutine (c) or to a callback (NULL), and once a turn.  Two
+ * plain stores, no clock, no locked instruction: the monitor thread
+ * (watchdog.c) sees a loop that keeps one tick value across a threshold
+ * while running and not sleeping as blocked.  The tick is relaxed: the
+ * monitor only compares samples; the release on wd_cur pairs with the
+ * acquire in watchdog.c's sample(), so the monitor reads c->name (fixed at
+ * spawn) after its write.  Whoever switches to coroutines (run_ready, or a
+ * direct coroutine-to-coroutine switch) must call it.
+ */
+static inline void pc__watch_tick(pc_loop *l, pc_coro *c) {
+    atomic_store_explicit(&l->wd_cur, c, memory_order_release);
+    /* relaxed: only this thread writes the counter; no read-modify-write */
+    atomic_store_explicit(&l->wd_ticks,
+                          atomic_load_explicit(&l->wd_ticks, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* watchdog.c */
+void pc__watch_coro_end_slow(pc_loop *l);
+void pc__watch_loop_created(pc_loop *l); /* owner: PYCONC_WATCHDOG */
+void pc__watch_loop_gone(pc_loop *l);    /* owner or its thread's exit */
+
+/* The loop is about to drop its reference to a coroutine that ended (or
+ * never ran): after this, the monitor can no longer reach it.  Costs a
+ * branch unless the loop is watched. */
+static inline void pc__watch_coro_end(pc_loop *l) {
+    if (l->wd)
+        pc__watch_coro_end_slow(l);
+}
+
+/* signal.c */
+extern char pc__loop_signal_tag;            /* epoll data.ptr of a signal slot's eventfd */
+void pc__signals_dispatch_slow(pc_loop *l); /* owner: run the handlers of pending signals */
+void pc__signals_drain(pc_loop *l);         /* owner: the slot's eventfd fired */
+void pc__signals_loop_gone(pc_loop *l);     /* owner or its thread's exit: remove all */
+bool pc__signals_armed_slow(const pc_loop *l);
+bool pc__signals_pending_slow(const pc_loop *l);
+/* a signal arrived that the loop's turn has not dispatched yet */
+static inline bool pc__signals_pending(const pc_loop *l) {
+    return l->sigs && pc__signals_pending_slow(l);
+}
+/* owner: a handler is installed */
+static inline bool pc__signals_armed(const pc_loop *l) {
+    return l->sigs && pc__signals_armed_slow(l);
+}
+static inline void pc__signals_dispatch(pc_loop *l) {
+    if (l->sigs)
+        pc__signals_dispatch_slow(l);
 }
 
 /* loop.c */

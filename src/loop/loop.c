@@ -56,7 +56,12 @@ static void loop_destroy(pc_loop *l);
 
 static void loop_key_destructor(void *p) {
     pc_loop *l = p;
-    if (l && l->live == 0)
+    if (!l)
+        return;
+    /* the thread ends: its loop never runs again, even if it leaks */
+    pc__signals_loop_gone(l);
+    pc__watch_loop_gone(l);
+    if (l->live == 0)
         loop_destroy(l);
 }
 
@@ -97,6 +102,8 @@ static void free_callbacks(pc__callback *cb) {
 }
 
 static void loop_destroy(pc_loop *l) {
+    pc__signals_loop_gone(l);
+    pc__watch_loop_gone(l);
     free_callbacks(l->soon_head);
     free_callbacks(l->remote_head);
     pc__timers_free(l);
@@ -111,8 +118,10 @@ pc_loop *pc__loop_of_thread(void) {
         return pc__tls_loop;
     pthread_once(&loop_key_once, make_key);
     pc__tls_loop = loop_create();
-    if (pc__tls_loop)
+    if (pc__tls_loop) {
         pthread_setspecific(loop_key, pc__tls_loop);
+        pc__watch_loop_created(pc__tls_loop);
+    }
     return pc__tls_loop;
 }
 
@@ -298,6 +307,7 @@ static void run_soon(pc_loop *l) {
     l->soon_tail = &l->soon_head;
     for (; c; c = last) {
         last = c->next;
+        pc__watch_tick(l, NULL);
         c->cb(c->arg);
         pc__free(c);
     }
@@ -314,6 +324,7 @@ static void run_ready(pc_loop *l) {
         l->batch = c->next;
         pc__coro_run(c);
     }
+    pc__watch_tick(l, NULL);
 }
 
 /* Whether a turn of the loop would do nothing but run the ready
@@ -325,7 +336,7 @@ static bool only_coroutines_to_run(pc_loop *l) {
     /* relaxed: a late look only delays the remote work by a turn; the
      * loop's own turn takes it with the exchange / the guard */
     if (atomic_load_explicit(&l->incoming, memory_order_relaxed) ||
-        atomic_load_explicit(&l->attention, memory_order_relaxed))
+        atomic_load_explicit(&l->attention, memory_order_relaxed) || pc__signals_pending(l))
         return false;
     /* acquire; pairs with the release store in coro.c's finish() */
     if (l->until && atomic_load_explicit(&l->until->finished, memory_order_acquire))
@@ -371,6 +382,10 @@ static void poll_fds(pc_loop *l, int timeout_ms) {
     struct epoll_event evs[64];
     int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
     for (int i = 0; i < n; i++) {
+        if (evs[i].data.ptr == &pc__loop_signal_tag) { /* signal.c's slot */
+            pc__signals_drain(l);
+            continue;
+        }
         if (!evs[i].data.ptr) { /* the eventfd */
             uint64_t v;
             ssize_t r = read(l->wakefd, &v, sizeof v);
@@ -404,9 +419,13 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
     l->stopping = false;
     l->until = until;
     l->until_deadline = deadline;
+    /* relaxed: a hint for the watchdog's monitor, which only samples it */
+    atomic_store_explicit(&l->wd_running, true, memory_order_relaxed);
     int r = 0;
     for (;;) {
+        pc__watch_tick(l, NULL);
         take_remote(l);
+        pc__signals_dispatch(l);
         run_soon(l);
         run_ready(l);
         /* acquire; pairs with the release store in coro.c's finish() */
@@ -430,7 +449,8 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
             break;
         }
         int64_t next = pc__timers_next(l);
-        if (next == PC__NO_DEADLINE && l->fd_waits == 0) {
+        /* a signal handler can wake the loop, as a waited fd can */
+        if (next == PC__NO_DEADLINE && l->fd_waits == 0 && !pc__signals_armed(l)) {
             if (l->live == 0 && !until)
                 break; /* nothing left to do */
             /* work_pending again: a thread may have woken one of ours,
@@ -445,6 +465,7 @@ int pc__loop_run_until_deadline(pc_loop *l, pc_coro *until, int64_t deadline) {
     l->running = false;
     l->until = NULL;
     l->until_deadline = PC__NO_DEADLINE;
+    atomic_store_explicit(&l->wd_running, false, memory_order_relaxed); /* as above */
     return r;
 }
 
