@@ -36,6 +36,17 @@ typedef struct pc__timer {
     void (*fire)(struct pc__timer *t);
 } pc__timer;
 
+/* A loop's knowledge of one fd (fdwait.c, whose note states the
+ * invariants).  Owner only. */
+typedef struct pc__fdent {
+    pc__waiter *rd, *wr;     /* the coroutines parked reading / writing, or NULL */
+    uint32_t rd_want;        /* the events rd waits for */
+    uint32_t wr_want;        /* the events wr waits for */
+    uint32_t ready;          /* events seen since the fd was last seen idle */
+    uint32_t gen;            /* the fd's generation when registered */
+    uint32_t flags;          /* fdwait.c's ENT_* */
+} pc__fdent;
+
 enum pc__coro_state {
     PC__C_NEW = 0,  /* start_later and not started */
     PC__C_READY,    /* in the ready queue or about to be */
@@ -91,6 +102,8 @@ struct pc_loop {
     unsigned long timer_seq; /* owner */
     long live;               /* owner: coroutines spawned and not finished */
     long fd_waits;           /* owner: coroutines parked in pc_wait_fd */
+    pc__fdent *fdents;       /* owner: indexed by fd (fdwait.c) */
+    int nfdents;             /* owner */
     pc_coro *zombie;         /* owner: finished, its stack to release */
     pc__guard remote_guard;
     pc__callback *remote_head, **remote_tail; /* guarded by remote_guard */
@@ -108,6 +121,7 @@ static inline bool pc__coro_take_cancel(pc_coro *c) {
 
 /* loop.c */
 pc_loop *pc__loop_of_thread(void);
+pc_loop *pc__loop_if_any(void); /* the thread's loop if it has one; never makes one */
 void pc__loop_make_ready(pc_loop *l, pc_coro *c);        /* owner thread */
 void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c); /* any thread */
 void pc__loop_switch_out(pc_loop *l, bool final);        /* from the running coroutine */
@@ -121,6 +135,10 @@ void pc__timer_disarm(pc_loop *l, pc__timer *t);
 int64_t pc__timers_next(pc_loop *l);              /* PC__NO_DEADLINE when none */
 int pc__timers_fire_due(pc_loop *l, int64_t now); /* fires due timers; how many */
 void pc__timers_free(pc_loop *l);
+
+/* fdwait.c (owner thread) */
+void pc__fd_event(pc_loop *l, int fd, uint32_t events); /* an epoll event for fd */
+void pc__fds_free(pc_loop *l);
 
 /* coro.c */
 extern const pc__parker pc__coro_parker;

@@ -85,6 +85,7 @@ static void loop_destroy(pc_loop *l) {
         pc__free(cb);
     }
     pc__timers_free(l);
+    pc__fds_free(l);
     close(l->epfd);
     close(l->wakefd);
     pc__free(l);
@@ -97,6 +98,10 @@ pc_loop *pc__loop_of_thread(void) {
     tls_loop = loop_create();
     if (tls_loop)
         pthread_setspecific(loop_key, tls_loop);
+    return tls_loop;
+}
+
+pc_loop *pc__loop_if_any(void) {
     return tls_loop;
 }
 
@@ -318,13 +323,18 @@ static void sleep_in_epoll(pc_loop *l, int64_t deadline) {
     int n = epoll_wait(l->epfd, evs, 64, pc__remaining_ms(deadline));
     atomic_store(&l->sleeping, false);
     for (int i = 0; i < n; i++) {
-        if (!evs[i].data.ptr) { /* the eventfd */
+        uint64_t d = evs[i].data.u64;
+        if (d & 1) { /* an fd registered by fdwait.c: its number, shifted */
+            pc__fd_event(l, (int)(d >> 1), evs[i].events);
+            continue;
+        }
+        if (!d) { /* the eventfd */
             uint64_t v;
             ssize_t r = read(l->wakefd, &v, sizeof v);
             (void)r;
             continue;
         }
-        pc__waiter *w = evs[i].data.ptr; /* a pc_wait_fd waiter: see fdwait.c */
+        pc__waiter *w = evs[i].data.ptr; /* a one-shot registration's waiter */
         w->data = evs[i].events;
         pc__waiter_wake(w);
     }
