@@ -82,7 +82,7 @@ static inline void note_count(int fd, int events, ssize_t n, size_t len) {
 /* Try `call` unless the loop knows the fd idle; return its count (noting a
  * short one), or wait and try again.  `len`: what was asked (0: no count
  * to compare, e.g. accept). */
-#define COOPERATIVE(fd, events, timeout, len, call)                                               \
+#define COOPERATIVE(fd, events, timeout, len, call)                                                \
     do {                                                                                           \
         int64_t deadline_ = DEADLINE_UNSET;                                                        \
         if ((fd) < 0 || (timeout) != (timeout))                                                    \

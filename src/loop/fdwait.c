@@ -289,10 +289,9 @@ void pc__fd_short(int fd, int events) {
     uint32_t gen = gen_of(fd);
     if (!(gen & GEN_STREAM) || !trusted(e, gen))
         return;
-    /* An end of stream, an error or urgent data already reported stays
-     * readable with no new event: a short read does not make it idle. */
-    if (e->ready & (ANY_DIR | EPOLLRDHUP | EPOLLPRI))
-        return;
+    /* Only EPOLLIN / EPOLLOUT: an end of stream, an error or urgent data
+     * already reported (RDHUP, HUP, ERR, PRI) stays pending with no new
+     * event, so those bits keep the fd "maybe ready". */
     e->ready &= ~(uint32_t)(events & RD_BITS ? EPOLLIN : EPOLLOUT);
 }
 

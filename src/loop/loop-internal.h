@@ -39,12 +39,12 @@ typedef struct pc__timer {
 /* A loop's knowledge of one fd (fdwait.c, whose note states the
  * invariants).  Owner only. */
 typedef struct pc__fdent {
-    pc__waiter *rd, *wr;     /* the coroutines parked reading / writing, or NULL */
-    uint32_t rd_want;        /* the events rd waits for */
-    uint32_t wr_want;        /* the events wr waits for */
-    uint32_t ready;          /* events seen since the fd was last seen idle */
-    uint32_t gen;            /* the fd's generation when registered */
-    uint32_t flags;          /* fdwait.c's ENT_* */
+    pc__waiter *rd, *wr; /* the coroutines parked reading / writing, or NULL */
+    uint32_t rd_want;    /* the events rd waits for */
+    uint32_t wr_want;    /* the events wr waits for */
+    uint32_t ready;      /* events seen since the fd was last seen idle */
+    uint32_t gen;        /* the fd's generation when registered */
+    uint32_t flags;      /* fdwait.c's ENT_* */
 } pc__fdent;
 
 enum pc__coro_state {
