@@ -23,11 +23,11 @@
 #include "http-reply.h"
 
 typedef struct conn {
-    size_t have;         /* bytes of an unfinished request in buf */
-    size_t out_off;      /* reply bytes not yet written (rare) */
+    size_t have;    /* bytes of an unfinished request in buf */
+    size_t out_off; /* reply bytes not yet written (rare) */
     size_t out_len;
-    char *out;           /* what is left to write, NULL when nothing */
-    int close_after;     /* drop once out is written */
+    char *out;       /* what is left to write, NULL when nothing */
+    int close_after; /* drop once out is written */
     char buf[HTTP_BUF];
 } conn;
 
@@ -129,7 +129,8 @@ int main(int argc, char **argv) {
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 1024) < 0)
         bench_die("listen on port %d: %s", port, strerror(errno));

@@ -20,8 +20,8 @@
  */
 #include <errno.h>
 #include <liburing.h>
-#include <poll.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -143,7 +143,8 @@ int main(int argc, char **argv) {
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (bind(lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(lfd, 1024) < 0)
         bench_die("listen on port %d: %s", port, strerror(errno));
@@ -154,7 +155,8 @@ int main(int argc, char **argv) {
     if (r < 0)
         bench_die("io_uring_queue_init: %s", strerror(-r));
     struct io_uring_sqe *s = sqe_get();
-    io_uring_prep_multishot_accept(s, lfd, NULL, NULL, SOCK_CLOEXEC | (poll_mode ? SOCK_NONBLOCK : 0));
+    io_uring_prep_multishot_accept(s, lfd, NULL, NULL,
+                                   SOCK_CLOEXEC | (poll_mode ? SOCK_NONBLOCK : 0));
     io_uring_sqe_set_data(s, tag(NULL, OP_ACCEPT));
 
     for (;;) {
