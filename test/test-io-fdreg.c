@@ -66,7 +66,7 @@ Test(io_fdreg, closed_number_reused_by_a_foreign_fd_and_by_pc_io, .timeout = 30)
     cr_assert_eq(pipe2(b, O_NONBLOCK | O_CLOEXEC), 0);
     cr_assert_eq(b[0], old, "the number came back (%d, %d)", b[0], old);
     read_after_park(b[0], b[1]);
-    read_after_park(b[0], b[1]);  /* again: a foreign fd re-registers each wait */
+    read_after_park(b[0], b[1]);     /* again: a foreign fd re-registers each wait */
     expect_rc(pc_io_close(b[0]), 0); /* foreign fds may be closed either way */
     close(b[1]);
 

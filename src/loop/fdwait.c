@@ -115,7 +115,7 @@ static void gen_bump(int fd, uint32_t flags) {
 #define ANY_DIR (EPOLLERR | EPOLLHUP) /* wake and concern both directions */
 #define REG_EVENTS (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET)
 
-enum { ENT_REGISTERED = 1 }; /* this number may be registered in the epoll */
+enum { ENT_REGISTERED = 1 }; /* this number is likely registered in the epoll: MOD first */
 
 static pc__fdent *entry(pc_loop *l, int fd) {
     if (fd < l->nfdents)
@@ -317,6 +317,9 @@ void pc__fd_closing(int fd) {
     pc__waiter *r = e->rd, *w = e->wr;
     e->rd = e->wr = NULL;
     e->ready = 0;
+    /* the registration most likely dies with the file: the number's next
+     * registration tries ADD first (reregister() falls back on MOD) */
+    e->flags &= ~(uint32_t)ENT_REGISTERED;
     if (r) {
         r->result = -EBADF;
         pc__waiter_wake(r);
