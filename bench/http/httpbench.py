@@ -6,8 +6,9 @@
 Starts the server pinned to CPU 1 (taskset), checks that it answers with
 the bytes every server of bench/http/ sends (http-reply.h), warms it up
 with a short wrk run, then runs `wrk -t1 -cC -dNs --latency` pinned to
-CPU 0 and reads the server's CPU time (utime + stime of /proc/PID/stat)
-before and after.  wrk takes a whole core, so the server may not be
+CPU 0 and reads the server's CPU time before and after (the scheduler's
+nanosecond count of its threads, /proc/PID/task/*/schedstat; utime + stime
+of /proc/PID/stat, in 10 ms ticks, where that is missing).  wrk takes a whole core, so the server may not be
 saturated: server CPU per request, and requests per server-CPU-second
 ("capacity per core"), compare the servers fairly where requests/s alone
 would measure wrk.  Prints, as bench/runner.py reads them:
@@ -62,6 +63,17 @@ def free_port():
 
 
 def cpu_seconds(pid):
+    """The server's CPU time: the scheduler's nanosecond count summed over
+    its threads (/proc/PID/task/*/schedstat), else utime + stime of
+    /proc/PID/stat, which counts in ticks of 10 ms."""
+    try:
+        total = 0
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     with open(f"/proc/{pid}/stat", encoding="ascii") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     # fields[0] is field 3 (state): utime and stime are fields 14 and 15
@@ -148,6 +160,11 @@ def main():
         cpu1, t1 = cpu_seconds(srv.pid), time.monotonic()
         if srv.poll() is not None:
             sys.exit(f"httpbench: server exited: {srv.stderr.read().decode().strip()}")
+        if re.search(r"^\s*0 requests in", out, re.M):
+            # stuck, or starved by other work?  Ask it once more.
+            check_reply(port, time.monotonic() + 5)
+            sys.exit("httpbench: no request answered in the run, yet the server answers "
+                     "afterwards: starved by other work?")
     finally:
         srv.terminate()
         try:
@@ -161,8 +178,9 @@ def main():
         sys.exit("httpbench: cannot read wrk's output:\n" + out)
     requests = int(m.group(1))
     cpu = cpu1 - cpu0
-    if requests == 0 or cpu <= 0:
-        sys.exit(f"httpbench: {requests} requests, {cpu} s of server CPU: nothing to divide")
+    if cpu <= 0:
+        sys.exit(f"httpbench: {requests} requests, {cpu} s of server CPU: nothing to divide; "
+                 "wrk said: " + " | ".join(ln.strip() for ln in out.splitlines() if ln.strip()))
     print(f"# {a.server}: {requests} requests, server CPU {cpu:.2f} s in {t1 - t0:.2f} s")
     print(f"server_ns_per_req {cpu / requests * 1e9:.1f} ns/req")
     print(f"req_per_cpu_s {requests / cpu:.0f} req/s")
