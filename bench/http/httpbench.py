@@ -28,6 +28,7 @@ sets it), else build-bench beside bench/.
 import argparse
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -139,6 +140,9 @@ def main():
     ap.add_argument("--build", default=os.environ.get("PC_BENCH_BUILD")
                     or os.path.join(os.path.dirname(HERE), "..", "build-bench"))
     a = ap.parse_args()
+    for tool in ("wrk", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"httpbench: {tool} missing (scripts/deps.sh bench installs it)")
     ncpu = len(os.sched_getaffinity(0))
     server_cpu, wrk_cpu = (1, 0) if ncpu >= 2 and {0, 1} <= os.sched_getaffinity(0) \
         else (None, None)
