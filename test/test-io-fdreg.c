@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,4 +470,81 @@ Test(io_fdreg, unpollable_fd_is_refused) {
     expect_rc(pc_coro_error(c), -EPERM);
     pc_coro_free(c);
     close(fd);
+}
+
+/* A thread writes in bursts of random size while a coroutine reads with
+ * short reads and now and then sleeps, so events land at every point of
+ * the reader's path: after its read, between its idle check and its park,
+ * while it sleeps elsewhere.  Every
+ * byte must arrive, in order, with no read ever waiting out its timeout. */
+#define RACE_BYTES 100000
+
+typedef struct race {
+    int rd, wr;
+    long sent;
+    _Atomic long acked; /* what the reader got so far */
+} race;
+
+static void *race_writer(void *arg) {
+    race *r = arg;
+    unsigned seed = 12345;
+    unsigned char buf[256];
+    long next = 0;
+    while (next < RACE_BYTES) {
+        seed = seed * 1103515245u + 12345u;
+        size_t n = 1 + (seed >> 16) % sizeof buf;
+        if ((long)n > RACE_BYTES - next)
+            n = (size_t)(RACE_BYTES - next);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (unsigned char)((next + (long)i) & 0xff);
+        ssize_t w = pc_io_write(r->wr, buf, n, 10.0); /* a thread: poll(2) */
+        if (w <= 0)
+            break;
+        next += w;
+        /* each burst the last for a while: a lost edge would hang the reader */
+        double t0 = pc_now();
+        while (atomic_load(&r->acked) < next && pc_now() - t0 < 10)
+            sched_yield();
+    }
+    r->sent = next;
+    return NULL;
+}
+
+static int race_reader(void *arg, void **value) {
+    (void)value;
+    race *r = arg;
+    unsigned char buf[97]; /* odd size: many short reads, some full ones */
+    long got = 0;
+    for (unsigned reads = 0; got < RACE_BYTES; reads++) {
+        if (reads % 3 == 0)
+            pc_coro_sleep(0.0001); /* the loop polls: events come while nobody waits */
+        ssize_t n = pc_io_read(r->rd, buf, sizeof buf, 5.0);
+        if (n <= 0)
+            return n < 0 ? (int)n : -EPIPE;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != (unsigned char)((got + i) & 0xff))
+                return -EILSEQ;
+        got += n;
+        atomic_store(&r->acked, got);
+    }
+    return 0;
+}
+
+Test(io_fdreg, writer_thread_racing_a_parking_reader, .timeout = 120) {
+    int fds[2];
+    expect_rc(pc_io_pipe(fds), 0);
+    race r = {.rd = fds[0], .wr = fds[1]};
+    pc_coro *c;
+    expect_rc(pc_coro_spawn(&c, race_reader, &r, NULL), 0);
+    pc_thread *t;
+    expect_rc(pc_thread_new(&t, race_writer, &r, NULL), 0);
+    expect_rc(pc_thread_start(t), 0);
+    expect_rc(pc_coro_join(c, 100.0), 0);
+    expect_rc(pc_coro_error(c), 0);
+    expect_rc(pc_thread_join(t, 10.0), 0);
+    cr_assert_eq(r.sent, RACE_BYTES);
+    pc_coro_free(c);
+    pc_thread_free(t);
+    pc_io_close(fds[0]);
+    pc_io_close(fds[1]);
 }
