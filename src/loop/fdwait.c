@@ -62,7 +62,9 @@
 /* gens value: generation << 2 | STREAM | OWNED.  Two levels of chunks
  * made on first use and kept for the process's life, so lookups need no
  * lock; fds past the table count as made elsewhere (re-registered per
- * wait). */
+ * wait).  The generation wraps after 2^30 makes and closes of one number;
+ * an entry left untouched through all of them would be trusted wrongly:
+ * accepted. */
 enum { GEN_OWNED = 1, GEN_STREAM = 2, GEN_STEP = 4 };
 #define CHUNK_BITS 12
 #define CHUNK (1 << CHUNK_BITS)
@@ -120,6 +122,8 @@ enum { ENT_REGISTERED = 1 }; /* this number is likely registered in the epoll: M
 static pc__fdent *entry(pc_loop *l, int fd) {
     if (fd < l->nfdents)
         return &l->fdents[fd];
+    if (fd >= 1 << 30) /* past the kernel's limit on open files */
+        return NULL;
     size_t n = l->nfdents ? (size_t)l->nfdents : 64;
     while (n <= (size_t)fd)
         n *= 2;
