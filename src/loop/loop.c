@@ -23,10 +23,10 @@
  *
  * Rejected: io_uring as the first backend.  epoll keeps the loop small and
  * is what every peer measured here uses.  Measured (docs/bench.md, "HTTP
- * server"): io_uring as a readiness source costs ~5 % more CPU per request
- * than epoll, completion-based recv/send ~8 % less, within the noise, and
- * the latter would be a different IO model (an operation per call, parked
- * until its completion), not a swap behind this turn structure.
+ * server"): io_uring as a readiness source costs 5-16 % more CPU per
+ * request than epoll, completion-based recv/send 5-16 % less; the latter
+ * is a different IO model (an operation per call, parked until its
+ * completion), not a swap behind this turn structure.
  *
  * fd events carry odd data (the fd number, shifted: fdwait.c's table);
  * NULL is the eventfd; other even data is a one-shot waiter.
