@@ -70,6 +70,8 @@ class Command:
         self.text = text
         self.runs = []      # one {metric: (value, unit)} per successful run
         self.error = None   # why it cannot run / stopped running
+        # a script that runs built programs (http/httpbench.py) finds them here
+        self.env = dict(os.environ, PC_BENCH_BUILD=os.path.abspath(build))
         words = shlex.split(text)
         if words[0].endswith(".py"):
             self.argv = [PYTHON, "-I", os.path.join(BENCH_DIR, words[0])] + words[1:]
@@ -83,7 +85,8 @@ class Command:
 
     def run_once(self, timeout):
         try:
-            p = subprocess.run(self.argv, capture_output=True, text=True, timeout=timeout)
+            p = subprocess.run(self.argv, capture_output=True, text=True, timeout=timeout,
+                               env=self.env)
         except subprocess.TimeoutExpired:
             self.error = f"timed out after {timeout:g} s"
             return

@@ -12,7 +12,7 @@ case "${1:-build}" in
 build) pkgs="" ;;
 test) pkgs="libcriterion-dev pkg-config" ;;
 sanitize) pkgs="libcriterion-dev pkg-config" ;;
-bench) pkgs="libglib2.0-dev pkg-config gnuplot-nox python3 python3-gevent" optional="" ;;
+bench) pkgs="libglib2.0-dev pkg-config gnuplot-nox python3 python3-gevent python3-uvloop wrk liburing-dev" optional="" ;;
 *) echo "usage: $0 build|test|bench|sanitize" >&2; exit 2 ;;
 esac
 

@@ -15,12 +15,32 @@
  * Sockets are plain file descriptors, non-blocking and close-on-exec when
  * pyconc makes them (pc_io_set_nonblocking prepares one made elsewhere).
  * Each blocking call takes a timeout (seconds, PC_FOREVER, 0) as its last
- * argument.  In a coroutine it parks only the coroutine until the fd is
- * ready (pc_wait_fd); in a plain thread it waits in poll(2).  Byte counts
- * are returned as ssize_t: the count, 0 at end of stream for a receive, or
- * a negative errno (-ETIMEDOUT, -ECANCELED when the coroutine was killed,
- * -EPIPE / -ECONNRESET from the peer, -EBUSY when another coroutine waits
- * on the same fd already).
+ * argument; 0 never waits (-ETIMEDOUT where it would).  In a coroutine it
+ * parks only the coroutine until the fd is ready; in a plain thread it
+ * waits in poll(2).  Byte counts are returned as ssize_t: the count, 0 at
+ * end of stream for a receive, or a negative errno (-ETIMEDOUT,
+ * -ECANCELED when the coroutine was killed, -EPIPE / -ECONNRESET from the
+ * peer, -EBADF when pc_io_close closed the fd meanwhile, -EBUSY when
+ * another coroutine of the same loop waits on the fd in the same
+ * direction already; one reader and one writer may wait on one fd).
+ *
+ * The fd contract.  A loop registers an fd with its epoll once, at the
+ * first wait, and keeps it registered (edge-triggered) across waits, as a
+ * plain epoll server does.  For that to stay correct when numbers are
+ * reused:
+ *   - fds made by pc_io (pc_io_socket, pc_io_accept, pc_io_pipe,
+ *     pc_io_listen_tcp, pc_io_connect_tcp) are closed with pc_io_close,
+ *     never close(2) (nor dup2 over them): pc_io_close tells every loop
+ *     that the number's file is gone.  Such fds get the fast path: a wait
+ *     after EAGAIN costs no system call.
+ *   - any other fd (made by socket(2), accept(2), open(2)...) may be used
+ *     with these calls and closed either way; each of its waits then
+ *     re-registers it (one epoll_ctl).
+ * Closing a pc_io fd with close(2) and having the number taken by an fd
+ * made elsewhere can leave a later wait on that number parked for good:
+ * undetectable at a price worth paying on every wait, so not detected.
+ * Across fork(): the child shares the parent's epoll instances; use
+ * pyconc IO in the child on a loop of a thread started there.
  */
 #ifndef PYCONC_IO_H
 #define PYCONC_IO_H
@@ -85,6 +105,13 @@ PC_EXTERN ssize_t pc_io_write(int fd, const void *buf, size_t len, double timeou
 PC_EXTERN int pc_io_pipe(int fds[2]);
 
 PC_EXTERN int pc_io_shutdown(int fd, int how);
+/*
+ * Close fd, telling every loop to forget it (see "The fd contract"
+ * above): coroutines of the calling thread's loop waiting on fd get
+ * -EBADF; waits on other threads' loops end at their timeout, as with a
+ * plain close.  0, or -errno from close(2) (EINTR counts as closed).
+ * Thread-safe; coroutine-safe.
+ */
 PC_EXTERN int pc_io_close(int fd);
 
 /* ---------------------------------------------------------- stream server */

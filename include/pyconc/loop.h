@@ -167,9 +167,21 @@ PC_EXTERN int pc_loop_set_watchdog(pc_loop *l, double threshold, pc_watchdog_fn 
 
 /*
  * Park the calling coroutine until fd is ready for `events` (EPOLLIN,
- * EPOLLOUT: poll(2) bits) or the timeout: the readiness bits that fired,
- * -ETIMEDOUT, -ECANCELED.  From a plain thread it polls the fd with
- * poll(2).  The primitive under cooperative IO (pyconc/io.h).
+ * EPOLLPRI, EPOLLRDHUP, EPOLLOUT: poll(2) bits) or the timeout: the
+ * readiness bits that fired (with EPOLLERR / EPOLLHUP), -ETIMEDOUT,
+ * -ECANCELED, -EBADF (pc_io_close closed fd meanwhile), -EBUSY (another
+ * coroutine of this loop waits on fd in the same direction; a reader and
+ * a writer may share an fd), -EPERM (fd cannot be polled: a regular
+ * file), -EINVAL, -ENOMEM.  Level-triggered: it returns at once while fd
+ * is ready, whether or not the caller read anything since the last call.
+ * From a plain thread it polls the fd with poll(2).
+ *
+ * The loop keeps fd registered across waits (pyconc/io.h, "The fd
+ * contract"); this call re-arms that registration each time (one
+ * epoll_ctl), so it is correct for any fd however it was opened and
+ * closed.  The pc_io calls use a faster internal path after EAGAIN.
+ * Coroutine-safe; thread-safe (threads poll).  After fork(), see
+ * pyconc/io.h.
  */
 PC_EXTERN int pc_wait_fd(int fd, int events, double timeout);
 

@@ -115,7 +115,7 @@ int pc_io_listen_tcp(const char *host, const char *port, int backlog) {
             return fd;
         }
         r = -errno;
-        close(fd);
+        pc_io_close(fd);
     }
     freeaddrinfo(res);
     return r;
@@ -141,7 +141,7 @@ int pc_io_connect_tcp(const char *host, const char *port, double timeout) {
             freeaddrinfo(res);
             return fd;
         }
-        close(fd);
+        pc_io_close(fd);
         if (r == -ETIMEDOUT || r == -ECANCELED)
             break;
     }

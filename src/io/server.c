@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
-#include <unistd.h>
 
 #include "../internal/alloc.h"
 #include "pyconc/io.h"
@@ -35,7 +34,7 @@ static int serve_conn(void *arg, void **value) {
     conn c = *(conn *)arg;
     pc__free(arg);
     int r = c.handler(c.fd, c.arg);
-    close(c.fd);
+    pc_io_close(c.fd);
     return r;
 }
 
@@ -69,7 +68,7 @@ static int accept_loop(void *arg, void **value) {
             }
             pc__free(c);
         }
-        close(fd); /* no memory for this connection: refuse it */
+        pc_io_close(fd); /* no memory for this connection: refuse it */
     }
     server_release(s);
     return r;

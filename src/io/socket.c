@@ -1,22 +1,39 @@
 /*
  * Cooperative socket and pipe calls.  Each one tries the non-blocking
- * system call first; on EAGAIN it waits for readiness with pc_wait_fd
- * (which parks a coroutine, or polls in a plain thread) against a deadline
- * computed once, and tries again.  So a ready socket costs one system call
- * and never a switch.
+ * system call first; on EAGAIN it waits for readiness (pc__fd_wait_io:
+ * a coroutine parks, a plain thread polls) and tries again.  So a ready
+ * socket costs one system call and never a switch.
+ *
+ * With the loop's registration cache (src/loop/fdwait.c) a coroutine's
+ * wait after EAGAIN costs no system call on an fd pc_io made, and when
+ * the loop knows the fd idle (it saw EAGAIN or a short transfer on a
+ * stream, and no event came since) the doomed first try is skipped: a
+ * keep-alive server's read then costs one recv per request, as in a plain
+ * epoll server.  Hence fds made here are announced (pc__fd_made) and
+ * pc_io_close announces the close (pc__fd_closing).
+ *
+ * Deadlines: the timeout is turned into a deadline once, at the first
+ * wait, so a call that does not wait reads no clock.  Timeout 0 never
+ * waits (-ETIMEDOUT on EAGAIN, as before) and never skips the try.
+ *
  * Rejected: keeping a registry of fds with their own state (gevent's
- * socket objects).  Plain fds are what C code has; the loop registers an
- * fd only for the length of a wait.
+ * socket objects).  Plain fds are what C code has; what the loop caches
+ * is keyed by fd number and generation, and every cached fact is only a
+ * hint that an event or a retry corrects.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include "../internal/clock.h"
+#include "../internal/fdreg.h"
 #include "pyconc/io.h"
 #include "pyconc/loop.h"
+
+#define DEADLINE_UNSET INT64_MIN
 
 int pc_io_set_nonblocking(int fd) {
     int fl = fcntl(fd, F_GETFL);
@@ -28,80 +45,134 @@ int pc_io_set_nonblocking(int fd) {
     return 0;
 }
 
+/* TCP and pipes drain on a short transfer (epoll(7)); Unix stream sockets
+ * may stop early (credentials, passed fds), datagrams always do. */
+static int kind_of(int domain, int type, int protocol) {
+    type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if ((domain == AF_INET || domain == AF_INET6) && type == SOCK_STREAM &&
+        (protocol == 0 || protocol == IPPROTO_TCP))
+        return PC__FD_STREAM;
+    return PC__FD_OTHER;
+}
+
 int pc_io_socket(int domain, int type, int protocol) {
     int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-    return fd < 0 ? -errno : fd;
-}
-
-/* After a call failed with errno: 1 to retry, or a negative code to
- * return.  Waits for `events` on EAGAIN. */
-static int wait_or_fail(int fd, int events, int64_t deadline) {
-    if (errno == EINTR)
-        return 1;
-    if (errno != EAGAIN && errno != EWOULDBLOCK)
+    if (fd < 0)
         return -errno;
-    int r = pc_wait_fd(fd, events, pc__remaining(deadline));
-    return r < 0 ? r : 1;
+    pc__fd_made(fd, kind_of(domain, type, protocol));
+    return fd;
 }
 
-#define COOPERATIVE(fd, events, timeout, call)                                                     \
+/* The wait after the call saw `events` not ready: 0 to retry, or a
+ * negative code to return.  The deadline is computed at the first wait. */
+static int wait_io(int fd, int events, double timeout, int64_t *deadline) {
+    if (timeout == 0)
+        return -ETIMEDOUT;
+    if (*deadline == DEADLINE_UNSET)
+        pc__deadline(timeout, deadline);
+    int r = pc__fd_wait_io(fd, events, *deadline);
+    return r < 0 ? r : 0;
+}
+
+static inline void note_count(int fd, int events, ssize_t n, size_t len) {
+    if ((size_t)n < len)
+        pc__fd_short(fd, events);
+}
+
+/* Try `call` unless the loop knows the fd idle; return its count (noting a
+ * short one), or wait and try again.  `len`: what was asked (0: no count
+ * to compare, e.g. accept). */
+#define COOPERATIVE(fd, events, timeout, len, call)                                                \
     do {                                                                                           \
-        int64_t deadline_;                                                                         \
-        if ((fd) < 0 || pc__deadline((timeout), &deadline_))                                       \
+        int64_t deadline_ = DEADLINE_UNSET;                                                        \
+        if ((fd) < 0 || (timeout) != (timeout))                                                    \
             return -EINVAL;                                                                        \
         for (;;) {                                                                                 \
-            ssize_t n_ = (call);                                                                   \
-            if (n_ >= 0)                                                                           \
-                return n_;                                                                         \
-            int w_ = wait_or_fail((fd), (events), deadline_);                                      \
+            if ((timeout) == 0 || !pc__fd_known_idle((fd), (events))) {                            \
+                ssize_t n_ = (call);                                                               \
+                if (n_ >= 0) {                                                                     \
+                    note_count((fd), (events), n_, (len));                                         \
+                    return n_;                                                                     \
+                }                                                                                  \
+                if (errno == EINTR)                                                                \
+                    continue;                                                                      \
+                if (errno != EAGAIN && errno != EWOULDBLOCK)                                       \
+                    return -errno;                                                                 \
+            }                                                                                      \
+            int w_ = wait_io((fd), (events), (timeout), &deadline_);                               \
             if (w_ < 0)                                                                            \
                 return w_;                                                                         \
         }                                                                                          \
     } while (0)
 
 ssize_t pc_io_recv(int fd, void *buf, size_t len, double timeout) {
-    COOPERATIVE(fd, POLLIN, timeout, recv(fd, buf, len, MSG_DONTWAIT));
+    COOPERATIVE(fd, POLLIN, timeout, len, recv(fd, buf, len, MSG_DONTWAIT));
 }
 
 ssize_t pc_io_send(int fd, const void *buf, size_t len, double timeout) {
-    COOPERATIVE(fd, POLLOUT, timeout, send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL));
+    COOPERATIVE(fd, POLLOUT, timeout, len, send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL));
 }
 
+/* Datagram calls: a short count proves nothing, so len 0. */
 ssize_t pc_io_recvfrom(int fd, void *buf, size_t len, struct sockaddr *from, socklen_t *fromlen,
                        double timeout) {
-    COOPERATIVE(fd, POLLIN, timeout, recvfrom(fd, buf, len, MSG_DONTWAIT, from, fromlen));
+    COOPERATIVE(fd, POLLIN, timeout, 0, recvfrom(fd, buf, len, MSG_DONTWAIT, from, fromlen));
 }
 
 ssize_t pc_io_sendto(int fd, const void *buf, size_t len, const struct sockaddr *to,
                      socklen_t tolen, double timeout) {
-    COOPERATIVE(fd, POLLOUT, timeout, sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, to, tolen));
+    COOPERATIVE(fd, POLLOUT, timeout, 0,
+                sendto(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL, to, tolen));
 }
 
 ssize_t pc_io_read(int fd, void *buf, size_t len, double timeout) {
-    COOPERATIVE(fd, POLLIN, timeout, read(fd, buf, len));
+    COOPERATIVE(fd, POLLIN, timeout, len, read(fd, buf, len));
 }
 
 ssize_t pc_io_write(int fd, const void *buf, size_t len, double timeout) {
-    COOPERATIVE(fd, POLLOUT, timeout, write(fd, buf, len));
+    COOPERATIVE(fd, POLLOUT, timeout, len, write(fd, buf, len));
+}
+
+static int accept_once(int fd, struct sockaddr *addr, socklen_t *len, double timeout) {
+    COOPERATIVE(fd, POLLIN, timeout, 0, accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 
 int pc_io_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout) {
-    COOPERATIVE(fd, POLLIN, timeout, accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    int c = accept_once(fd, addr, len, timeout);
+    if (c >= 0) /* a connection of a TCP listener pc_io made is TCP too */
+        pc__fd_made(c, pc__fd_kind(fd) == PC__FD_STREAM ? PC__FD_STREAM : PC__FD_OTHER);
+    return c;
+}
+
+/* One send loop under one deadline, computed at the first wait. */
+static int send_all(int fd, const char *p, size_t len, double timeout) {
+    int64_t deadline = DEADLINE_UNSET;
+    while (len > 0) {
+        if (timeout == 0 || !pc__fd_known_idle(fd, POLLOUT)) {
+            ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n >= 0) {
+                p += n;
+                len -= (size_t)n;
+                if (len > 0)
+                    pc__fd_short(fd, POLLOUT);
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return -errno;
+        }
+        int w = wait_io(fd, POLLOUT, timeout, &deadline);
+        if (w < 0)
+            return w;
+    }
+    return 0;
 }
 
 int pc_io_sendall(int fd, const void *buf, size_t len, double timeout) {
-    int64_t deadline;
-    if (fd < 0 || (!buf && len) || pc__deadline(timeout, &deadline))
+    if (fd < 0 || (!buf && len) || timeout != timeout)
         return -EINVAL;
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = pc_io_send(fd, p, len, pc__remaining(deadline));
-        if (n < 0)
-            return (int)n;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return send_all(fd, buf, len, timeout);
 }
 
 int pc_io_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout) {
@@ -112,7 +183,7 @@ int pc_io_connect(int fd, const struct sockaddr *addr, socklen_t len, double tim
         return 0;
     if (errno != EINPROGRESS && errno != EINTR)
         return -errno;
-    int r = pc_wait_fd(fd, POLLOUT, pc__remaining(deadline));
+    int r = pc__fd_wait_io(fd, POLLOUT, deadline); /* not writable until connected */
     if (r < 0)
         return r;
     int err = 0;
@@ -125,7 +196,11 @@ int pc_io_connect(int fd, const struct sockaddr *addr, socklen_t len, double tim
 int pc_io_pipe(int fds[2]) {
     if (!fds)
         return -EINVAL;
-    return pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0 ? 0 : -errno;
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
+        return -errno;
+    pc__fd_made(fds[0], PC__FD_STREAM);
+    pc__fd_made(fds[1], PC__FD_STREAM);
+    return 0;
 }
 
 int pc_io_shutdown(int fd, int how) {
@@ -133,6 +208,9 @@ int pc_io_shutdown(int fd, int how) {
 }
 
 int pc_io_close(int fd) {
+    if (fd < 0)
+        return -EBADF;
+    pc__fd_closing(fd); /* before close(): the number is free after it */
     return close(fd) == 0 || errno == EINTR ? 0 : -errno;
 }
 

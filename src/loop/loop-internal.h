@@ -39,6 +39,17 @@ typedef struct pc__timer {
     void (*fire)(struct pc__timer *t);
 } pc__timer;
 
+/* A loop's knowledge of one fd (fdwait.c, whose note states the
+ * invariants).  Owner only. */
+typedef struct pc__fdent {
+    pc__waiter *rd, *wr; /* the coroutines parked reading / writing, or NULL */
+    uint32_t rd_want;    /* the events rd waits for */
+    uint32_t wr_want;    /* the events wr waits for */
+    uint32_t ready;      /* events seen since the fd was last seen idle */
+    uint32_t gen;        /* the fd's generation when registered */
+    uint32_t flags;      /* fdwait.c's ENT_* */
+} pc__fdent;
+
 enum pc__coro_state {
     PC__C_NEW = 0,  /* start_later and not started */
     PC__C_READY,    /* in the ready queue or about to be */
@@ -107,6 +118,8 @@ struct pc_loop {
     pc_coro *zombie;         /* owner: ended in the last switch; the next context reaps it */
     pc_coro *coro_cache;     /* owner: freed coroutine objects kept for spawns (coro.c) */
     int coro_cached;         /* owner: how many */
+    pc__fdent *fdents;       /* owner: indexed by fd (fdwait.c) */
+    int nfdents;             /* owner */
     pc__guard remote_guard;
     pc__callback *remote_head, **remote_tail; /* guarded by remote_guard */
     /* Set when something that only the loop's own turn handles arrived
@@ -168,10 +181,10 @@ static inline void pc__watch_coro_end(pc_loop *l) {
 }
 
 /* signal.c */
-extern char pc__loop_signal_tag;            /* epoll data.ptr of a signal slot's eventfd */
-void pc__signals_dispatch_slow(pc_loop *l); /* owner: run the handlers of pending signals */
-void pc__signals_drain(pc_loop *l);         /* owner: the slot's eventfd fired */
-void pc__signals_loop_gone(pc_loop *l);     /* owner or its thread's exit: remove all */
+extern _Alignas(8) char pc__loop_signal_tag; /* epoll data.ptr of a signal slot's eventfd */
+void pc__signals_dispatch_slow(pc_loop *l);  /* owner: run the handlers of pending signals */
+void pc__signals_drain(pc_loop *l);          /* owner: the slot's eventfd fired */
+void pc__signals_loop_gone(pc_loop *l);      /* owner or its thread's exit: remove all */
 bool pc__signals_armed_slow(const pc_loop *l);
 bool pc__signals_pending_slow(const pc_loop *l);
 /* a signal arrived that the loop's turn has not dispatched yet */
@@ -189,6 +202,7 @@ static inline void pc__signals_dispatch(pc_loop *l) {
 
 /* loop.c */
 pc_loop *pc__loop_of_thread(void);
+pc_loop *pc__loop_if_any(void); /* the thread's loop if it has one; never makes one */
 void pc__loop_make_ready(pc_loop *l, pc_coro *c);        /* owner thread */
 void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c); /* any thread */
 void pc__loop_switch_out(pc_loop *l, bool final);        /* from the running coroutine */
@@ -211,6 +225,10 @@ void pc__timer_disarm(pc_loop *l, pc__timer *t);
 int64_t pc__timers_next(pc_loop *l);              /* PC__NO_DEADLINE when none */
 int pc__timers_fire_due(pc_loop *l, int64_t now); /* fires due timers; how many */
 void pc__timers_free(pc_loop *l);
+
+/* fdwait.c (owner thread) */
+void pc__fd_event(pc_loop *l, int fd, uint32_t events); /* an epoll event for fd */
+void pc__fds_free(pc_loop *l);
 
 /* coro.c */
 extern const pc__parker pc__coro_parker;

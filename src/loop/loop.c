@@ -31,8 +31,14 @@
  * calling pc_thread_current() once.
  *
  * Rejected: io_uring as the first backend.  epoll keeps the loop small and
- * is what every peer measured here uses; io_uring can come behind the
- * same turn structure if it measures faster (issue 3).
+ * is what every peer measured here uses.  Measured (docs/bench.md, "HTTP
+ * server"): io_uring as a readiness source costs 5-16 % more CPU per
+ * request than epoll, completion-based recv/send 5-16 % less; the latter
+ * is a different IO model (an operation per call, parked until its
+ * completion), not a swap behind this turn structure.
+ *
+ * fd events carry odd data (the fd number, shifted: fdwait.c's table);
+ * NULL is the eventfd; other even data is a one-shot waiter.
  */
 #include <errno.h>
 #include <poll.h>
@@ -108,6 +114,7 @@ static void loop_destroy(pc_loop *l) {
     free_callbacks(l->remote_head);
     pc__timers_free(l);
     pc__coro_cache_free(l);
+    pc__fds_free(l);
     close(l->epfd);
     close(l->wakefd);
     pc__free(l);
@@ -122,6 +129,10 @@ pc_loop *pc__loop_of_thread(void) {
         pthread_setspecific(loop_key, pc__tls_loop);
         pc__watch_loop_created(pc__tls_loop);
     }
+    return pc__tls_loop;
+}
+
+pc_loop *pc__loop_if_any(void) {
     return pc__tls_loop;
 }
 
@@ -382,17 +393,22 @@ static void poll_fds(pc_loop *l, int timeout_ms) {
     struct epoll_event evs[64];
     int n = epoll_wait(l->epfd, evs, 64, timeout_ms);
     for (int i = 0; i < n; i++) {
-        if (evs[i].data.ptr == &pc__loop_signal_tag) { /* signal.c's slot */
+        uint64_t d = evs[i].data.u64;
+        if (d & 1) { /* an fd registered by fdwait.c: its number, shifted */
+            pc__fd_event(l, (int)(d >> 1), evs[i].events);
+            continue;
+        }
+        if (evs[i].data.ptr == &pc__loop_signal_tag) { /* signal.c's slot (an even address) */
             pc__signals_drain(l);
             continue;
         }
-        if (!evs[i].data.ptr) { /* the eventfd */
+        if (!d) { /* the eventfd */
             uint64_t v;
             ssize_t r = read(l->wakefd, &v, sizeof v);
             (void)r;
             continue;
         }
-        pc__waiter *w = evs[i].data.ptr; /* a pc_wait_fd waiter: see fdwait.c */
+        pc__waiter *w = evs[i].data.ptr; /* a one-shot registration's waiter */
         w->data = evs[i].events;
         pc__waiter_wake(w);
     }

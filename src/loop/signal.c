@@ -57,7 +57,7 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2 &&
                    ATOMIC_INT_LOCK_FREE == 2,
                "the signal handler needs lock-free atomics");
 
-char pc__loop_signal_tag;
+_Alignas(8) char pc__loop_signal_tag; /* even: fd events have odd data (loop.c) */
 
 typedef struct sig_slot {
     _Atomic uint64_t mask;    /* bit s-1: its loop handles s; written under sig_mu */
