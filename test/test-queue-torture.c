@@ -162,11 +162,17 @@ static int put_somehow(struct run *r, void *item, unsigned n) {
     }
 }
 
+/* Items each producer puts at least, and the consumers get at least
+ * before a shutdown ends the run. */
+#define MIN_ITEMS 2000
+
 static void *producer(void *arg) {
     struct run *r = arg;
     int p = atomic_fetch_add(&r->next_producer, 1);
     for (long seq = 0; seq < LEDGER_CAP; seq++) {
-        if (pc_now() >= r->until)
+        /* a minimum of work, not only of time: on a loaded machine a
+         * producer may get no CPU before the run's end */
+        if (seq >= MIN_ITEMS && pc_now() >= r->until)
             break;
         if (put_somehow(r, item_of(p, seq), (unsigned)seq) == -EPIPE)
             break;
@@ -234,6 +240,10 @@ static struct verdict run(struct run *r, enum ending ending) {
         pt[i] = start_pthread(producer, r);
     if (ending != PRODUCERS_STOP) {
         pc_sleep(secs); /* the run's length, not an ordering */
+        /* and some work moved, however loaded the machine (bounded) */
+        for (double give_up = pc_now() + 20;
+             r->consumers && atomic_load(&r->got) < MIN_ITEMS && pc_now() < give_up;)
+            pc_sleep(0.01);
         expect_rc(pc_queue_shutdown(r->q, ending == IMMEDIATE_RACES), 0);
     }
     for (int i = 0; i < r->producers; i++)
