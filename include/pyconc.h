@@ -9,6 +9,7 @@
 #include "pyconc/coro.h"
 #include "pyconc/io.h"
 #include "pyconc/loop.h"
+#include "pyconc/process.h"
 #include "pyconc/queue.h"
 #include "pyconc/sync.h"
 #include "pyconc/thread.h"
