@@ -80,7 +80,7 @@ void pc__child_reset_after_fork(void) {
 
 /* Who we are, who our parent is; then the daemon's parent-death signal. */
 static void become(pc_process *self, pc__process_rec *r, pid_t parent, const char *parent_name,
-                   bool daemon, bool pdeathsig) {
+                   bool daemon, bool pdeathsig, pid_t real_parent) {
     r->self = true;
     r->state = PC__P_STARTED;
     r->pid = getpid();
@@ -98,10 +98,12 @@ static void become(pc_process *self, pc__process_rec *r, pid_t parent, const cha
     parent_obj._rec = &parent_rec;
     if (daemon && pdeathsig) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() != parent) /* it died before the prctl */
+        if (getppid() != real_parent) /* it died before the prctl */
             _exit(128 + SIGTERM);
     }
-    if (getppid() == parent)
+    /* a pidfd of the parent while it surely is that process: it is our real
+     * parent still, or (forkserver) it waits for our answer */
+    if (real_parent != parent || getppid() == parent)
         parent_rec.pidfd = pc__pidfd_open(parent);
 }
 
@@ -115,7 +117,8 @@ void pc__child_run_forked(pc__process_rec *r, pc_process *p) {
     pid_t parent = getppid();
     for (int i = 0; i < r->nfds; i++) /* inheritable, as under the other methods */
         fcntl(r->fds[i], F_SETFD, 0);
-    become(p, r, parent, pc_process_name(pc_process_current()), r->daemon, gettid() == getpid());
+    become(p, r, parent, pc_process_name(pc_process_current()), r->daemon, gettid() == getpid(),
+           parent);
     finish(p->_run ? p->_run(p) : r->target(r->arg, r->len));
 }
 
@@ -167,7 +170,8 @@ static void answer(int chan, int32_t rc) {
 
 /* Read the wire and set up; 0 and the object to run, or the error the
  * parent's start will return. */
-static int setup(int chan, pc_process **self, pc__process_rec **rec, bool from_server) {
+static int setup(int chan, pc_process **self, pc__process_rec **rec, pid_t server) {
+    bool from_server = server != 0;
     pc__wire w;
     int fds[PC_PROCESS_MAX_FDS], nfds = 0;
     ssize_t got = pc__recv_fds(chan, &w, sizeof w, fds, PC_PROCESS_MAX_FDS, &nfds);
@@ -227,7 +231,7 @@ static int setup(int chan, pc_process **self, pc__process_rec **rec, bool from_s
     }
     p->_rec = r;
     r->obj = p;
-    become(p, r, w.parent_pid, pname, w.daemon, w.pdeathsig);
+    become(p, r, w.parent_pid, pname, w.daemon, w.pdeathsig, from_server ? server : w.parent_pid);
     pc__free(fn);
     pc__free(path);
     pc__free(name);
@@ -249,10 +253,10 @@ fail:
     return rc;
 }
 
-void pc__child_main(int chan, bool from_server) {
+void pc__child_main(int chan, pid_t server) {
     pc_process *p;
     pc__process_rec *r;
-    int rc = setup(chan, &p, &r, from_server);
+    int rc = setup(chan, &p, &r, server);
     if (rc < 0) {
         answer(chan, rc);
         _exit(127);
@@ -276,7 +280,7 @@ static int env_fd(const char *var) {
 __attribute__((constructor(101))) static void pc__child_entry(void) {
     int fd = env_fd(PC__ENV_CHILD);
     if (fd >= 0)
-        pc__child_main(fd, false);
+        pc__child_main(fd, 0);
     fd = env_fd(PC__ENV_SERVER);
     if (fd >= 0)
         pc__forkserver_main(fd);

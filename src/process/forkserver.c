@@ -110,6 +110,7 @@ static void serve_one(int ctl, int sfd, const sigset_t *old) {
         kids = k;
         capkids = cap;
     }
+    pid_t me = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         close(ctl);
@@ -118,7 +119,7 @@ static void serve_one(int ctl, int sfd, const sigset_t *old) {
         for (int i = 0; i < nkids; i++)
             close(kids[i].status);
         sigprocmask(SIG_SETMASK, old, NULL);
-        pc__child_main(fds[0], true);
+        pc__child_main(fds[0], me);
     }
     if (pid < 0) {
         rep.pid = -errno;

@@ -112,7 +112,9 @@ void pc__forkserver_main(int ctl) __attribute__((noreturn));
 void pc__forkserver_forget(void);
 
 /* child.c */
-void pc__child_main(int chan, bool from_server) __attribute__((noreturn));
+/* Run as a spawn child (server 0) or a forkserver's child (server: the
+ * server's pid, our real parent). */
+void pc__child_main(int chan, pid_t server) __attribute__((noreturn));
 /* The fork child's setup and end: runs the object, never returns. */
 void pc__child_run_forked(pc__process_rec *r, pc_process *p) __attribute__((noreturn));
 bool pc__child_is_daemon(void);
