@@ -7,8 +7,8 @@
 struct scene {
     pc_process *p;
     int wfd;
-    int ticks;          /* the ticker's progress; one thread */
-    int ticks_at_join;  /* what it was when the join returned */
+    int ticks;         /* the ticker's progress; one thread */
+    int ticks_at_join; /* what it was when the join returned */
     int joined;
 };
 

@@ -39,7 +39,8 @@ int main(void) {
     pc_process *alive[8];
     int n = pc_active_children(alive, 8);
     for (int i = 0; i < n && i < 8; i++)
-        printf("child p.name:%s\tpid:%d\n", pc_process_name(alive[i]), (int)pc_process_pid(alive[i]));
+        printf("child p.name:%s\tpid:%d\n", pc_process_name(alive[i]),
+               (int)pc_process_pid(alive[i]));
     printf("END\n");
     for (int i = 0; i < 3; i++) {
         SEED_CHECK(pc_process_join(p[i], PC_FOREVER));

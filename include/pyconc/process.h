@@ -89,10 +89,10 @@ typedef int (*pc_process_run_fn)(pc_process *self);
 typedef struct pc_mp_context pc_mp_context;
 
 typedef struct pc_process_opts {
-    const char *name;              /* NULL: "Process-N", or "<parent name>:N" in a child */
-    pc_start_method method;        /* 0: the context's, else pc_get_start_method() */
-    const pc_mp_context *context;  /* NULL: none */
-    bool daemon;                   /* see pc_process_set_daemon */
+    const char *name;             /* NULL: "Process-N", or "<parent name>:N" in a child */
+    pc_start_method method;       /* 0: the context's, else pc_get_start_method() */
+    const pc_mp_context *context; /* NULL: none */
+    bool daemon;                  /* see pc_process_set_daemon */
     /* File descriptors the child gets at the same numbers, open and
      * inheritable (not O_CLOEXEC), under every start method; under spawn
      * and forkserver no other descriptor of the parent is passed (except
@@ -111,9 +111,9 @@ typedef struct pc_process_opts {
  * its fields are private.
  */
 struct pc_process {
-    pc_process_run_fn _run;        /* private */
-    size_t _size;                  /* private: bytes copied into the child */
-    struct pc__process_rec *_rec;  /* private: library-owned state */
+    pc_process_run_fn _run;       /* private */
+    size_t _size;                 /* private: bytes copied into the child */
+    struct pc__process_rec *_rec; /* private: library-owned state */
 };
 
 /*

@@ -37,15 +37,18 @@
 
 int pc__child_linked;
 
-static pc_process *current;     /* NULL: the main process (see pc_process_current) */
-static pc_process parent_obj;   /* the parent, in a child */
+static pc_process *current;   /* NULL: the main process (see pc_process_current) */
+static pc_process parent_obj; /* the parent, in a child */
 static pc__process_rec parent_rec;
 static bool is_child, is_daemon;
 static atomic_int name_counter; /* relaxed: only a counter */
 
-static pc__process_rec main_rec = {
-    .name = "MainProcess", .self = true, .state = PC__P_STARTED, .pidfd = -1, .statusfd = -1,
-    .mu = PTHREAD_MUTEX_INITIALIZER};
+static pc__process_rec main_rec = {.name = "MainProcess",
+                                   .self = true,
+                                   .state = PC__P_STARTED,
+                                   .pidfd = -1,
+                                   .statusfd = -1,
+                                   .mu = PTHREAD_MUTEX_INITIALIZER};
 static pc_process main_obj = {._rec = &main_rec};
 
 pc_process *pc_process_current(void) {
@@ -91,8 +94,11 @@ static void become(pc_process *self, pc__process_rec *r, pid_t parent, const cha
     is_child = true;
     is_daemon = daemon;
     atomic_store_explicit(&name_counter, 0, memory_order_relaxed);
-    parent_rec = (pc__process_rec){.foreign = true, .state = PC__P_STARTED, .pid = parent,
-                                   .pidfd = -1, .statusfd = -1,
+    parent_rec = (pc__process_rec){.foreign = true,
+                                   .state = PC__P_STARTED,
+                                   .pid = parent,
+                                   .pidfd = -1,
+                                   .statusfd = -1,
                                    .mu = PTHREAD_MUTEX_INITIALIZER};
     snprintf(parent_rec.name, sizeof parent_rec.name, "%s", parent_name);
     parent_obj._rec = &parent_rec;
@@ -179,11 +185,12 @@ static int setup(int chan, pc_process **self, pc__process_rec **rec, pid_t serve
         return (int)got;
     if (got == 0)
         return -EPIPE;
-    int rc = (size_t)got < sizeof w ? pc__read_all(chan, (char *)&w + got, sizeof w - (size_t)got) : 0;
+    int rc =
+        (size_t)got < sizeof w ? pc__read_all(chan, (char *)&w + got, sizeof w - (size_t)got) : 0;
     if (rc < 0)
         return rc;
-    if (w.magic != PC__WIRE_MAGIC || w.nfds != nfds || w.path_len >= sizeof(((pc__fn_name *)0)->path) ||
-        w.code_len > sizeof w.code)
+    if (w.magic != PC__WIRE_MAGIC || w.nfds != nfds ||
+        w.path_len >= sizeof(((pc__fn_name *)0)->path) || w.code_len > sizeof w.code)
         return -EPROTO;
     pc__fn_name *fn = pc__calloc(1, sizeof *fn);
     char *name = NULL, *pname = NULL, *path = NULL;

@@ -167,8 +167,8 @@ void pc__forkserver_main(int ctl) {
 /* ------------------------------------------------------------- client */
 
 static pthread_mutex_t fs_mu = PTHREAD_MUTEX_INITIALIZER;
-static int fs_ctl = -1;   /* guarded by fs_mu */
-static pid_t fs_pid;      /* guarded by fs_mu */
+static int fs_ctl = -1; /* guarded by fs_mu */
+static pid_t fs_pid;    /* guarded by fs_mu */
 
 void pc__forkserver_forget(void) {
     /* fork child: the server is the parent's */

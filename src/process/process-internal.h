@@ -30,24 +30,24 @@ enum { PC__P_INIT, PC__P_STARTING, PC__P_STARTED, PC__P_FINISHED };
 #define PC__ENV_SERVER "PYCONC_FORKSERVER_FD"
 
 typedef struct pc__process_rec {
-    pc_process *obj;         /* the object; NULL once freed running. guarded by pc__reg_mu */
-    pc_process_fn target;    /* function processes; set before start, then read-only */
-    void *arg;               /* the copied argument, likewise */
+    pc_process *obj;      /* the object; NULL once freed running. guarded by pc__reg_mu */
+    pc_process_fn target; /* function processes; set before start, then read-only */
+    void *arg;            /* the copied argument, likewise */
     size_t len;
-    char name[64];           /* written by the owner before start */
-    pc_start_method method;  /* fixed at start */
-    bool daemon;             /* fixed at start */
-    bool owned;              /* made by pc_process_new: obj is library memory */
-    bool foreign;            /* the parent's object in a child: not our child */
-    bool closed;             /* guarded by mu */
-    bool lost;               /* reaped by someone else. guarded by mu */
-    bool self;               /* the calling process's own object */
-    int state;               /* guarded by mu */
-    pid_t pid;               /* set at start under mu; read-only after */
-    pid_t owner;             /* the process that started it; likewise */
-    int pidfd;               /* -1 before start and after close. guarded by mu */
-    int statusfd;            /* forkserver: the server's report; -1 otherwise. guarded by mu */
-    int exitcode;            /* valid in PC__P_FINISHED unless lost. guarded by mu */
+    char name[64];          /* written by the owner before start */
+    pc_start_method method; /* fixed at start */
+    bool daemon;            /* fixed at start */
+    bool owned;             /* made by pc_process_new: obj is library memory */
+    bool foreign;           /* the parent's object in a child: not our child */
+    bool closed;            /* guarded by mu */
+    bool lost;              /* reaped by someone else. guarded by mu */
+    bool self;              /* the calling process's own object */
+    int state;              /* guarded by mu */
+    pid_t pid;              /* set at start under mu; read-only after */
+    pid_t owner;            /* the process that started it; likewise */
+    int pidfd;              /* -1 before start and after close. guarded by mu */
+    int statusfd;           /* forkserver: the server's report; -1 otherwise. guarded by mu */
+    int exitcode;           /* valid in PC__P_FINISHED unless lost. guarded by mu */
     int nfds;
     int fds[PC_PROCESS_MAX_FDS];
     pthread_mutex_t mu;

@@ -39,8 +39,8 @@
 
 #include "../internal/alloc.h"
 #include "../internal/clock.h"
-#include "pyconc/loop.h"
 #include "process-internal.h"
+#include "pyconc/loop.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -119,8 +119,9 @@ pc__process_rec *pc__proc_rec_new(const pc_process_opts *opts, int *err) {
         strcpy(r->name, opts->name);
     else
         pc__child_next_name(r->name, sizeof r->name);
-    r->method = opts->method ? opts->method
-                             : opts->context ? opts->context->method : PC_START_DEFAULT;
+    r->method = opts->method    ? opts->method
+                : opts->context ? opts->context->method
+                                : PC_START_DEFAULT;
     r->daemon = opts->daemon;
     r->pidfd = r->statusfd = -1;
     r->nfds = opts->n_pass_fds;
@@ -288,9 +289,9 @@ int pc_process_new(pc_process **out, pc_process_fn target, const void *arg, size
 
 static bool running(pc__process_rec *r) {
     pthread_mutex_lock(&r->mu);
-    bool run = r->state == PC__P_STARTING ||
-               (r->state == PC__P_STARTED && !r->self && !r->foreign && r->owner == getpid() &&
-                !reap_locked(r));
+    bool run =
+        r->state == PC__P_STARTING || (r->state == PC__P_STARTED && !r->self && !r->foreign &&
+                                       r->owner == getpid() && !reap_locked(r));
     pthread_mutex_unlock(&r->mu);
     return run;
 }

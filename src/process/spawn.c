@@ -124,8 +124,8 @@ ssize_t pc__recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int 
         struct cmsghdr align;
     } u;
     struct iovec iov = {.iov_base = buf, .iov_len = len};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     ssize_t n;
     do
         n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
@@ -161,7 +161,8 @@ static char **child_env(const char *var, int fd) {
     char *mark = (char *)(env + n + 2);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], "PYCONC_CHILD_FD=", 16) && strncmp(environ[i], "PYCONC_FORKSERVER_FD=", 21))
+        if (strncmp(environ[i], "PYCONC_CHILD_FD=", 16) &&
+            strncmp(environ[i], "PYCONC_FORKSERVER_FD=", 21))
             env[k++] = environ[i];
     snprintf(mark, 64, "%s=%d", var, fd);
     env[k++] = mark;

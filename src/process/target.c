@@ -27,13 +27,13 @@
 #include "process-internal.h"
 
 struct find {
-    uintptr_t addr;     /* in: the function (parent) */
-    const char *path;   /* in: the object (child); "" main program */
-    int index;          /* objects seen */
+    uintptr_t addr;   /* in: the function (parent) */
+    const char *path; /* in: the object (child); "" main program */
+    int index;        /* objects seen */
     bool found;
-    uintptr_t base;     /* out: load address */
-    uintptr_t seg_end;  /* out: end of the executable segment holding addr */
-    const char *name;   /* out (parent) */
+    uintptr_t base;    /* out: load address */
+    uintptr_t seg_end; /* out: end of the executable segment holding addr */
+    const char *name;  /* out (parent) */
 };
 
 /* The executable PT_LOAD segment of `info` holding `addr`, if any. */
