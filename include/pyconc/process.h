@@ -149,8 +149,10 @@ PC_EXTERN void pc_process_free(pc_process *p);
  * process (daemons cannot have children, as in Python); -EINVAL (NULL, a
  * closed object, a target not in any loaded object under spawn or
  * forkserver); -ENOENT, -EACCES, -ENOEXEC... when the program cannot be
- * executed (spawn, or the forkserver's start); -ESRCH when the child
- * could not find its target or died before running it; -EAGAIN, -ENOMEM,
+ * executed (spawn, or the forkserver's start); -ENOEXEC when the child
+ * could not find its target (another build of the program) or died
+ * before running it, or the program is not linked with pyconc; -EMFILE
+ * when the child could not receive the passed fds; -EAGAIN, -ENOMEM,
  * -EMFILE when the system is out of processes, memory or descriptors.
  * Thread-safe; from a coroutine it blocks its thread for the start (a
  * fork or spawn is not a wait).

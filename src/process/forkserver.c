@@ -238,9 +238,11 @@ int pc__forkserver_start(pc__process_rec *r, pc_process *p) {
         }
         rc = request(r->daemon, &chan, &status, &pid, &pidfd);
         /* a server that died (killed, or out of memory) is replaced once */
-        if ((rc == -EPIPE || rc == -ECONNRESET) && attempt == 0) {
+        if (rc == -EPIPE || rc == -ECONNRESET) {
             server_lost();
-            continue;
+            if (attempt == 0)
+                continue;
+            rc = -ENOEXEC; /* twice: the program is no pyconc forkserver */
         }
         break;
     }
