@@ -7,6 +7,7 @@
 #include <math.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "process-helpers.h"
@@ -185,4 +186,55 @@ Test(process, cpu_count) {
     cr_assert_eq(pc__cpu_quota_parse("200000 100000"), 2);
     cr_assert_eq(pc__cpu_quota_parse("garbage"), 0);
     cr_assert_eq(pc__cpu_quota_parse("100 0"), 0);
+}
+
+/* Out of descriptors: start says so, leaves no child or descriptor
+ * behind, and works once descriptors are free again.  In a forked helper,
+ * whose limit we may lower. */
+PROC_TEST(out_of_descriptors_is_emfile, .timeout = 60) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int zero = 0;
+        pc_process *p;
+        pc_process_opts o = with_method(m);
+        if (pc_process_new(&p, exit_with, &zero, sizeof zero, &o))
+            _exit(10);
+        int limit = 0;
+        for (int fd = 0; fd < 4096; fd++)
+            if (fcntl(fd, F_GETFD) >= 0)
+                limit = fd + 1;
+        /* fill the holes below it, so that no new descriptor fits */
+        int fillers[4096], nf = 0, f;
+        while ((f = fcntl(0, F_DUPFD_CLOEXEC, 0)) >= 0 && f < limit)
+            fillers[nf++] = f;
+        if (f >= 0)
+            close(f);
+        struct rlimit old, rl;
+        getrlimit(RLIMIT_NOFILE, &old);
+        rl = old;
+        rl.rlim_cur = (rlim_t)limit; /* no new descriptor fits */
+        if (setrlimit(RLIMIT_NOFILE, &rl))
+            _exit(11);
+        int rc = pc_process_start(p);
+        if (rc != -EMFILE)
+            _exit(12);
+        if (pc_active_children(NULL, 0) != 0 || pc_process_is_alive(p))
+            _exit(13);
+        setrlimit(RLIMIT_NOFILE, &old);
+        for (int i = 0; i < nf; i++)
+            close(fillers[i]);
+        for (int fd = limit; fd < 4096; fd++) /* nothing leaked */
+            if (fcntl(fd, F_GETFD) >= 0)
+                _exit(14);
+        if (pc_process_start(p) || pc_process_join(p, 30))
+            _exit(15);
+        int code = 1;
+        if (pc_process_exitcode(p, &code) || code != 0)
+            _exit(16);
+        pc_process_free(p);
+        _exit(0);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 }
