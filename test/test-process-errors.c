@@ -238,3 +238,25 @@ PROC_TEST(out_of_descriptors_is_emfile, .timeout = 60) {
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 }
+
+/* An application that ignores SIGCHLD has the kernel reap its children:
+ * the exit status is gone (join: -ECHILD), but nothing hangs; the
+ * forkserver's own children keep theirs. */
+PROC_TEST(an_ignored_sigchld_loses_the_status_but_never_hangs, .timeout = 60) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGCHLD, SIG_IGN);
+        int seven = 7, code = 0;
+        pc_process *p;
+        pc_process_opts o = with_method(m);
+        if (pc_process_new(&p, exit_with, &seven, sizeof seven, &o) || pc_process_start(p))
+            _exit(10);
+        int rc = pc_process_join(p, 30);
+        if (m == PC_START_FORKSERVER)
+            _exit(rc == 0 && pc_process_exitcode(p, &code) == 0 && code == 7 ? 0 : 11);
+        _exit(rc == -ECHILD && !pc_process_is_alive(p) ? 0 : 12);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}

@@ -50,7 +50,8 @@
  * Child exit is observed through pidfds (Linux 5.3 and later), never with
  * a SIGCHLD handler: the application keeps SIGCHLD.  A handler of its own
  * that reaps every child (waitpid(-1, ...)) takes the exit status from
- * pyconc; join then returns -ECHILD.
+ * pyconc, and so does SIGCHLD set to SIG_IGN (the kernel reaps); join
+ * then returns -ECHILD (forkserver children keep theirs).
  *
  * Across fork(): the child of a fork has no children of its own: objects
  * of its parent's processes are not its children (join: -ECHILD), and

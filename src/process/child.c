@@ -10,7 +10,7 @@
  * them) and never returns: a spawn child runs its target and _exit()s;
  * the forkserver serves until its parent goes.  So any program linked
  * with pyconc is a spawn child without a change to its main(); static
- * links keep this file because process.c refers to pc__child_linked.
+ * links keep this file because process.c calls into it.
  * Rejected: an argv marker checked by a pc_process_main(argc, argv) call
  * at the top of main (Python's freeze_support): every program would have
  * to call it, and code main() runs before it would run in every child.
@@ -34,8 +34,6 @@
 
 #include "../internal/alloc.h"
 #include "process-internal.h"
-
-int pc__child_linked;
 
 static pc_process *current;   /* NULL: the main process (see pc_process_current) */
 static pc_process parent_obj; /* the parent, in a child */

@@ -141,6 +141,7 @@ reply:
 }
 
 void pc__forkserver_main(int ctl) {
+    signal(SIGCHLD, SIG_DFL); /* an ignored SIGCHLD, kept across exec, would reap for us */
     sigset_t chld, old;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);

@@ -121,8 +121,6 @@ bool pc__child_is_daemon(void);
 /* "Process-N" or "<current>:N" into buf. */
 void pc__child_next_name(char *buf, size_t cap);
 void pc__child_reset_after_fork(void);
-/* A reference to child.c, so that static links keep its constructor. */
-extern int pc__child_linked;
 
 /* Close-on-exec socketpair, pidfd and signal helpers (spawn.c). */
 int pc__pidfd_open(pid_t pid);

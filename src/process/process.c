@@ -234,13 +234,16 @@ static int check_child(const pc_process *p) {
     if (!p || !p->_rec)
         return -EINVAL;
     pc__process_rec *r = p->_rec;
+    pthread_mutex_lock(&r->mu);
+    int rc = 0;
     if (r->closed)
-        return -EINVAL;
-    if (r->state == PC__P_INIT || r->state == PC__P_STARTING)
-        return -ESRCH;
-    if (!r->self && !r->foreign && r->owner != getpid())
-        return -ECHILD;
-    return 0;
+        rc = -EINVAL;
+    else if (r->state == PC__P_INIT || r->state == PC__P_STARTING)
+        rc = -ESRCH;
+    else if (!r->self && !r->foreign && r->owner != getpid())
+        rc = -ECHILD;
+    pthread_mutex_unlock(&r->mu);
+    return rc;
 }
 
 /* ------------------------------------------------------------- objects */
@@ -257,7 +260,6 @@ int pc_process_init(pc_process *p, pc_process_run_fn run, size_t size,
     p->_size = size;
     p->_rec = r;
     r->obj = p;
-    pc__child_linked = 1;
     return 0;
 }
 
@@ -283,7 +285,6 @@ int pc_process_new(pc_process **out, pc_process_fn target, const void *arg, size
     r->obj = p;
     p->_rec = r;
     *out = p;
-    pc__child_linked = 1;
     return 0;
 }
 
@@ -501,9 +502,13 @@ int pc_process_set_name(pc_process *p, const char *name) {
 pid_t pc_process_pid(const pc_process *p) {
     if (!p || !p->_rec)
         return 0;
-    if (p->_rec->self)
+    pc__process_rec *r = p->_rec;
+    if (r->self)
         return getpid();
-    return p->_rec->state >= PC__P_STARTED ? p->_rec->pid : 0;
+    pthread_mutex_lock(&r->mu);
+    pid_t pid = r->state >= PC__P_STARTED ? r->pid : 0;
+    pthread_mutex_unlock(&r->mu);
+    return pid;
 }
 
 bool pc_process_is_daemon(const pc_process *p) {
@@ -527,7 +532,10 @@ int pc_process_sentinel(const pc_process *p) {
     int rc = check_child(p);
     if (rc < 0)
         return rc;
-    return p->_rec->pidfd >= 0 ? p->_rec->pidfd : -ESRCH;
+    pthread_mutex_lock(&p->_rec->mu);
+    rc = p->_rec->pidfd >= 0 ? p->_rec->pidfd : -ESRCH;
+    pthread_mutex_unlock(&p->_rec->mu);
+    return rc;
 }
 
 /* ----------------------------------------------------------- registry */
