@@ -244,3 +244,27 @@ Test(process, start_methods_and_contexts) {
     expect_rc(pc_set_start_method(PC_START_FORK, false), -EBUSY);
     expect_rc(pc_set_start_method(PC_START_FORK, true), 0);
 }
+
+/* A large argument crosses intact (under spawn and forkserver it streams
+ * through the channel while the child reads it). */
+static int check_big(void *arg, size_t len) {
+    const unsigned char *b = arg;
+    if (len != 4u << 20)
+        return 1;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != (unsigned char)(i * 7 + (i >> 12)))
+            return 2;
+    return 0;
+}
+
+PROC_TEST(a_large_argument_crosses_intact, .timeout = 60) {
+    size_t len = 4u << 20;
+    unsigned char *b = malloc(len);
+    cr_assert_not_null(b);
+    for (size_t i = 0; i < len; i++)
+        b[i] = (unsigned char)(i * 7 + (i >> 12));
+    pc_process *p = start_fn(m, check_big, b, len, NULL, 0);
+    free(b);
+    cr_assert_eq(join_code(p), 0);
+    pc_process_free(p);
+}

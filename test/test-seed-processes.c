@@ -81,3 +81,33 @@ Test(seed_processes, clock_process_prints_the_time_at_its_interval, .timeout = 6
     }
     free_output(&o);
 }
+
+/* `make demo` shows them under their questions, after the threads'. */
+Test(seed_processes, tour_shows_them_under_their_questions, .timeout = 120) {
+    struct output o;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "sh '%s'/tour.sh '%s'", PC_SEED_SRC_DIR, PC_SEED_BIN_DIR);
+    run_cmd(&o, "0.01", cmd);
+    cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "tour: %#x\n%s", o.status, o.text);
+    const char *order[] = {
+        "$ thread_queue",
+        "Q: Python的多进程和多线程有什么区别？",
+        "   How do processes differ from threads?",
+        "$ process_basics",
+        "-- start method: forkserver",
+        "Q: 在使用Process时候使用函数和类的区别？（函数方式）",
+        "$ process_work",
+        "END",
+        "Q: 在使用Process时候使用函数和类的区别？（类方式）",
+        "$ process_class",
+        "The time is",
+        "tour done in",
+    };
+    int at = 0;
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+        int next = find(&o, order[i], at);
+        cr_assert_geq(next, 0, "\"%s\" missing or out of order in:\n%s", order[i], o.text);
+        at = next + 1;
+    }
+    free_output(&o);
+}
