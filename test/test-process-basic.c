@@ -3,6 +3,7 @@
  * copied into the child, exit codes and signals, passed descriptors, the
  * child's identity, is_alive / exitcode / sentinel, active_children.
  */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -267,4 +268,30 @@ PROC_TEST(a_large_argument_crosses_intact, .timeout = 60) {
     free(b);
     cr_assert_eq(join_code(p), 0);
     pc_process_free(p);
+}
+
+/* Any function of a loaded library is a target: one of libc (linked), and
+ * one of a library this process loaded with dlopen, which a spawn or
+ * forkserver child loads by path.  Both take no arguments: the two the
+ * child passes are ignored by the ABI. */
+static pc_process_fn as_target(void *fn) {
+    return (pc_process_fn)(void (*)(void))fn;
+}
+
+PROC_TEST(library_functions_are_targets, .timeout = 60) {
+    void *z = dlopen("libz.so.1", RTLD_NOW);
+    if (!z) {
+        cr_log_info("libz.so.1 not found: skipped");
+        return;
+    }
+    unsigned long (*flags)(void) = (unsigned long (*)(void))dlsym(z, "zlibCompileFlags");
+    cr_assert_not_null(flags);
+    pc_process *p = start_fn(m, as_target((void *)flags), NULL, 0, NULL, 0);
+    cr_assert_eq(join_code(p), (int)(flags() & 0xff));
+    pc_process_free(p);
+    if (m != PC_START_FORKSERVER) { /* there the server is the real parent */
+        p = start_fn(m, as_target((void *)getppid), NULL, 0, NULL, 0);
+        cr_assert_eq(join_code(p), getpid() & 0xff);
+        pc_process_free(p);
+    }
 }

@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -106,6 +107,15 @@ static void exec_failures(pc_start_method m) {
     /* a program that is not linked with pyconc never answers */
     expect_rc(pc_set_executable("/bin/true"), 0);
     expect_rc(pc_process_start(p), -ENOEXEC);
+    /* another pyconc program: the target's code is not where it was */
+    char other[1024];
+    snprintf(other, sizeof other, "%s/test-process-coro", PC_TEST_BIN_DIR);
+    if (access(other, X_OK) == 0) {
+        expect_rc(pc_set_executable(other), 0);
+        expect_rc(pc_process_start(p), -ENOEXEC);
+    } else {
+        cr_log_info("%s not built: the other-program case skipped", other);
+    }
     expect_rc(pc_set_executable(NULL), 0);
     expect_rc(pc_process_start(p), 0); /* a failed start may be retried */
     cr_assert_eq(join_code(p), 0);

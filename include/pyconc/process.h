@@ -271,7 +271,9 @@ PC_EXTERN const char *pc_start_method_name(pc_start_method m);
  * Python's set_executable(): the program a spawn child and the forkserver
  * run, which must be linked with pyconc and hold the targets at the same
  * offsets: in practice this program.  NULL: this program
- * (/proc/self/exe).  Copied.  0, -ENOMEM.  Not while processes start.
+ * (/proc/self/exe).  Copied.  A running forkserver is stopped (its
+ * daemon children terminated, as at exit), so the next forkserver start
+ * runs the new program.  0, -ENOMEM.  Not while processes start.
  */
 PC_EXTERN int pc_set_executable(const char *path);
 

@@ -36,6 +36,12 @@ int pc__fork_start(pc__process_rec *r, pc_process *p) {
     if (pid == 0)
         pc__child_run_forked(r, p);
     int pidfd = pc__pidfd_open(pid);
+    if (pidfd == -ESRCH) {
+        /* it ended and someone reaped it already (SIGCHLD ignored, or a
+         * handler): started, and its status is lost */
+        r->pid = pid;
+        return 0;
+    }
     if (pidfd < 0) {
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {

@@ -188,6 +188,13 @@ static void server_lost(void) {
     }
 }
 
+void pc__forkserver_stop(void) {
+    pthread_mutex_lock(&fs_mu);
+    if (fs_ctl >= 0)
+        server_lost(); /* end of stream: it exits */
+    pthread_mutex_unlock(&fs_mu);
+}
+
 /* One request; *pidfd and the sockets' parent ends on success. */
 static int request(bool daemon, int *chan, int *status, pid_t *pid, int *pidfd) {
     int c[2], s[2];

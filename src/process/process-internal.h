@@ -110,6 +110,8 @@ void pc__process_fork_handlers(void);
 int pc__forkserver_start(pc__process_rec *r, pc_process *p);
 void pc__forkserver_main(int ctl) __attribute__((noreturn));
 void pc__forkserver_forget(void);
+/* Close the server (it exits, terminating its daemon children) and reap it. */
+void pc__forkserver_stop(void);
 
 /* child.c */
 /* Run as a spawn child (server 0) or a forkserver's child (server: the

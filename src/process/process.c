@@ -207,6 +207,11 @@ static bool reap_locked(pc__process_rec *r) {
         r->state = PC__P_FINISHED;
         return true;
     }
+    if (r->pidfd < 0) { /* reaped by someone else before we saw it */
+        r->lost = true;
+        r->state = PC__P_FINISHED;
+        return true;
+    }
     siginfo_t si;
     memset(&si, 0, sizeof si);
     if (waitid((idtype_t)P_PIDFD, (id_t)r->pidfd, &si, WEXITED | WNOHANG) != 0) {

@@ -43,6 +43,7 @@ int pc_set_executable(const char *path) {
         return -ENOMEM;
     pc__free(executable);
     executable = copy;
+    pc__forkserver_stop(); /* the next forkserver start runs the new program */
     return 0;
 }
 
