@@ -295,3 +295,45 @@ PROC_TEST(library_functions_are_targets, .timeout = 60) {
         pc_process_free(p);
     }
 }
+
+/* Threads start and join children at once: every one gets its own exit
+ * code back (the forkserver's requests are serialized, the registry
+ * shared). */
+struct starter {
+    pc_start_method m;
+    int base;
+    int bad;
+};
+
+static void *start_many(void *arg) {
+    struct starter *s = arg;
+    for (int i = 0; i < 8; i++) {
+        int code = s->base + i;
+        pc_process *p;
+        pc_process_opts o = with_method(s->m);
+        if (pc_process_new(&p, exit_with, &code, sizeof code, &o) || pc_process_start(p) ||
+            pc_process_join(p, 30)) {
+            s->bad++;
+            continue;
+        }
+        int got = -1;
+        if (pc_process_exitcode(p, &got) || got != code)
+            s->bad++;
+        pc_process_free(p);
+    }
+    return NULL;
+}
+
+PROC_TEST(threads_start_children_at_once, .timeout = 120) {
+    struct starter s[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        s[i] = (struct starter){.m = m, .base = 10 * (i + 1)};
+        t[i] = start_pthread(start_many, &s[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        cr_assert_eq(pthread_join(t[i], NULL), 0);
+        cr_assert_eq(s[i].bad, 0, "thread %d: %d failures", i, s[i].bad);
+    }
+    cr_assert_eq(pc_active_children(NULL, 0), 0);
+}

@@ -50,10 +50,9 @@ static pc__process_rec main_rec = {.name = "MainProcess",
 static pc_process main_obj = {._rec = &main_rec};
 
 pc_process *pc_process_current(void) {
-    if (current)
-        return current;
-    main_rec.pid = getpid(); /* the same value from every thread */
-    return &main_obj;
+    /* main_rec.pid stays 0: pc_process_pid() of a process's own object
+     * is getpid(), right also in a plain fork() child */
+    return current ? current : &main_obj;
 }
 
 pc_process *pc_process_parent(void) {
