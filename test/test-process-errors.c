@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "process-helpers.h"
@@ -269,4 +270,37 @@ PROC_TEST(an_ignored_sigchld_loses_the_status_but_never_hangs, .timeout = 60) {
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+}
+
+/* A storm of signals (a handler without SA_RESTART, every 200 us) breaks
+ * no start, join or handshake: every system call is retried on EINTR. */
+static int no_payload_check(void *arg, size_t len) {
+    (void)arg;
+    return len == 1u << 20 ? 0 : 1;
+}
+
+static void on_alarm(int sig) {
+    (void)sig;
+}
+
+PROC_TEST(eintr_storms_break_nothing, .timeout = 120) {
+    struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
+    struct itimerval it = {.it_interval = {0, 200}, .it_value = {0, 200}};
+    cr_assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+    size_t len = 1u << 20; /* long enough a handshake to be interrupted */
+    char *big = calloc(1, len);
+    cr_assert_not_null(big);
+    for (int i = 0; i < 5; i++) {
+        pc_process *p = start_fn(m, exit_with, &i, sizeof i, NULL, 0);
+        cr_assert_eq(join_code(p), i);
+        pc_process_free(p);
+        p = start_fn(m, no_payload_check, big, len, NULL, 0);
+        cr_assert_eq(join_code(p), 0);
+        pc_process_free(p);
+    }
+    free(big);
+    it = (struct itimerval){0};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
