@@ -84,3 +84,31 @@ PROC_TEST(a_coroutine_join_times_out, .timeout = 60) {
     close(fds[0]);
     close(fds[1]);
 }
+
+static int starter(void *arg, void **value) {
+    (void)value;
+    pc_start_method m = *(pc_start_method *)arg;
+    int code = 11;
+    pc_process *p;
+    pc_process_opts o = with_method(m);
+    int rc = pc_process_new(&p, exit_with, &code, sizeof code, &o);
+    if (rc == 0 && (rc = pc_process_start(p)) == 0 && (rc = pc_process_join(p, 30)) == 0) {
+        rc = pc_process_exitcode(p, &code);
+        if (rc == 0 && code != 11)
+            rc = -EPROTO;
+    }
+    pc_process_free(p);
+    return rc;
+}
+
+PROC_TEST(coroutines_start_and_join_children, .timeout = 60) {
+    pc_coro *c[4];
+    for (int i = 0; i < 4; i++)
+        expect_rc(pc_coro_spawn(&c[i], starter, &m, NULL), 0);
+    for (int i = 0; i < 4; i++) {
+        expect_rc(pc_coro_join(c[i], 30), 0);
+        expect_rc(pc_coro_error(c[i]), 0);
+        pc_coro_free(c[i]);
+    }
+    expect_rc(pc_loop_close(), 0);
+}

@@ -155,8 +155,9 @@ PC_EXTERN void pc_process_free(pc_process *p);
  * before running it, or the program is not linked with pyconc; -EMFILE
  * when the child could not receive the passed fds; -EAGAIN, -ENOMEM,
  * -EMFILE when the system is out of processes, memory or descriptors.
- * Thread-safe; from a coroutine it blocks its thread for the start (a
- * fork or spawn is not a wait).
+ * Thread-safe.  From a coroutine, the wait for a spawn or forkserver
+ * child's answer parks only the coroutine; the fork or spawn call itself
+ * and the request to the forkserver block its thread briefly.
  * Fork: the child runs the target in a copy of the process with only the
  * calling thread; pthread_atfork handlers run.
  */

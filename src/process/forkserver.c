@@ -85,7 +85,7 @@ static void reap_kids(void) {
     }
 }
 
-static void serve_one(int ctl, int sfd, const sigset_t *old) {
+static void serve_one(int ctl, int sfd, const sigset_t *old, void (*old_int)(int)) {
     struct fs_req req;
     int fds[2], nfds = 0;
     ssize_t n = pc__recv_fds(ctl, &req, sizeof req, fds, 2, &nfds);
@@ -118,6 +118,7 @@ static void serve_one(int ctl, int sfd, const sigset_t *old) {
         close(fds[1]);
         for (int i = 0; i < nkids; i++)
             close(kids[i].status);
+        signal(SIGINT, old_int);
         sigprocmask(SIG_SETMASK, old, NULL);
         pc__child_main(fds[0], me);
     }
@@ -142,6 +143,9 @@ reply:
 
 void pc__forkserver_main(int ctl) {
     signal(SIGCHLD, SIG_DFL); /* an ignored SIGCHLD, kept across exec, would reap for us */
+    /* Ctrl-C at a terminal signals the whole process group: it is for the
+     * application and its children, not for the server */
+    void (*old_int)(int) = signal(SIGINT, SIG_IGN);
     sigset_t chld, old;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -161,7 +165,7 @@ void pc__forkserver_main(int ctl) {
             reap_kids();
         }
         if (p[0].revents)
-            serve_one(ctl, sfd, &old);
+            serve_one(ctl, sfd, &old, old_int);
     }
 }
 

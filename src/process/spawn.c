@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 
 #include "../internal/alloc.h"
 #include "process-internal.h"
+#include "pyconc/loop.h"
 
 extern char **environ;
 
@@ -247,7 +249,12 @@ int pc__wire_send(int chan, pc__process_rec *r, pc_process *p) {
         if (rc != -EPIPE && rc != -ECONNRESET)
             return rc;
     }
+    /* the child's start takes a while (an exec, under spawn): a coroutine
+     * parks meanwhile; no lock is held here */
     int32_t ready;
+    rc = pc_wait_fd(chan, POLLIN, PC_FOREVER);
+    if (rc < 0 && rc != -EBUSY)
+        return rc;
     rc = pc__read_all(chan, &ready, sizeof ready);
     if (rc < 0)
         return rc == -EPIPE || rc == -ECONNRESET ? -ENOEXEC : rc;
