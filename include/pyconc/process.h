@@ -53,6 +53,11 @@
  * pyconc, and so does SIGCHLD set to SIG_IGN (the kernel reaps); join
  * then returns -ECHILD (forkserver children keep theirs).
  *
+ * Safety.  Every function is thread-safe (a name may not be changed while
+ * another thread reads it); none is async-signal-safe.  From a coroutine,
+ * join parks only the coroutine (so does start while a spawn or forkserver
+ * child starts); the other calls do not wait.
+ *
  * Across fork(): the child of a fork has no children of its own: objects
  * of its parent's processes are not its children (join: -ECHILD), and
  * pc_active_children() is empty there.  A forkserver belongs to the process
