@@ -337,3 +337,26 @@ PROC_TEST(threads_start_children_at_once, .timeout = 120) {
     }
     cr_assert_eq(pc_active_children(NULL, 0), 0);
 }
+
+/* SIGCHLD stays the application's: its handler is left in place and still
+ * called for pyconc's children (fork and spawn; the forkserver's children
+ * signal the server). */
+static volatile sig_atomic_t chld_seen;
+static void on_chld(int sig) {
+    (void)sig;
+    chld_seen = 1;
+}
+
+PROC_TEST(sigchld_stays_the_applications, .timeout = 60) {
+    struct sigaction sa = {.sa_handler = on_chld, .sa_flags = SA_RESTART}, now;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGCHLD, &sa, NULL), 0);
+    int code = 3;
+    pc_process *p = start_fn(m, exit_with, &code, sizeof code, NULL, 0);
+    cr_assert_eq(join_code(p), 3);
+    pc_process_free(p);
+    cr_assert_eq(sigaction(SIGCHLD, NULL, &now), 0);
+    cr_assert(now.sa_handler == on_chld);
+    if (m != PC_START_FORKSERVER)
+        cr_assert_eq(chld_seen, 1);
+}

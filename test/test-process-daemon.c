@@ -112,3 +112,64 @@ PROC_TEST(a_daemon_ends_when_its_parent_exits, .timeout = 60) {
 PROC_TEST(a_daemon_ends_when_its_parent_is_killed, .timeout = 60) {
     daemon_ends(m, false);
 }
+
+/* A daemon started by a thread that then ends lives on (the kernel's
+ * parent-death signal follows the starting thread, so pyconc sets it only
+ * for the main thread's children), and still ends at its parent's exit. */
+struct from_thread {
+    pc_start_method m;
+    int fd;
+    pid_t pid;
+};
+
+static void *start_daemon_thread(void *arg) {
+    struct from_thread *f = arg;
+    pc_process_opts o = with_method(f->m);
+    o.daemon = true;
+    o.pass_fds = &f->fd;
+    o.n_pass_fds = 1;
+    pc_process *p;
+    if (pc_process_new(&p, daemon_body, &f->fd, sizeof f->fd, &o) == 0 && pc_process_start(p) == 0)
+        f->pid = pc_process_pid(p);
+    return NULL; /* p stays: the at-exit handler still knows the child */
+}
+
+PROC_TEST(a_daemon_outlives_the_thread_that_started_it, .timeout = 60) {
+    int rep[2], go[2];
+    cloexec_pipe(rep);
+    cloexec_pipe(go);
+    pid_t middle = fork();
+    if (middle == 0) {
+        struct from_thread f = {.m = m, .fd = rep[1]};
+        pthread_t t;
+        if (pthread_create(&t, NULL, start_daemon_thread, &f) || pthread_join(t, NULL) || !f.pid)
+            _exit(3);
+        int32_t dpid = f.pid;
+        if (write(rep[1], &dpid, sizeof dpid) != sizeof dpid)
+            _exit(4);
+        /* wait until the test has seen the daemon alive after the thread ended */
+        char c;
+        if (read(go[0], &c, 1) != 1)
+            _exit(5);
+        exit(0);
+    }
+    int32_t a, b;
+    cr_assert_eq(read4(rep[0], &a), 0);
+    cr_assert_eq(read4(rep[0], &b), 0);
+    int32_t dpid = a > 0 ? a : b;
+    expect_rc(a > 0 ? b : a, -EPERM); /* and it cannot start children */
+    int pidfd = (int)syscall(SYS_pidfd_open, dpid, 0);
+    cr_assert_geq(pidfd, 0);
+    struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+    cr_assert_eq(poll(&pf, 1, 200), 0, "the daemon died with its starting thread");
+    cr_assert_eq(write(go[1], "x", 1), 1);
+    int st;
+    cr_assert_eq(waitpid(middle, &st, 0), middle);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%#x", st);
+    cr_assert_eq(poll(&pf, 1, 20000), 1, "the daemon outlived its parent");
+    close(pidfd);
+    close(rep[0]);
+    close(rep[1]);
+    close(go[0]);
+    close(go[1]);
+}
