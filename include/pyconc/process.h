@@ -35,9 +35,11 @@
  * How a child starts.  Under spawn and forkserver the child is the same
  * program, run again: a constructor in pyconc recognises it before main()
  * and runs the target, then exits, so any program linked with pyconc can
- * be a spawn child without changing its main().  Code that runs in other
- * constructors still runs in the child, as a module's top level runs again
- * in a Python spawn child.
+ * be a spawn child without changing its main().  The shared libraries'
+ * constructors have run by then; the program's own constructors and
+ * main() do not run in the child, so a target must not depend on what
+ * they set up (Python's spawn child, by contrast, runs the main module's
+ * top level again).
  *
  * The default start method is forkserver, as in Python 3.14 on Linux:
  * fork copies a process with all its threads' locks held as they were,
