@@ -35,8 +35,9 @@
  * How a child starts.  Under spawn and forkserver the child is the same
  * program, run again: a constructor in pyconc recognises it before main()
  * and runs the target, then exits, so any program linked with pyconc can
- * be a spawn child without changing its main().  The shared libraries'
- * constructors have run by then; the program's own constructors and
+ * be a spawn child without changing its main().  Shared libraries are
+ * initialized by then (docs/process.md says which); the program's own
+ * constructors and
  * main() do not run in the child, so a target must not depend on what
  * they set up (Python's spawn child, by contrast, runs the main module's
  * top level again).
