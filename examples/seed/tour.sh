@@ -64,6 +64,18 @@ example thread_queue \
     "如何使用线程优先级队列来实现进程间的同步？" \
     "How is a thread priority queue used to synchronize processes? (The answer uses a plain queue.Queue between threads.)"
 
+example process_basics \
+    "Python的多进程和多线程有什么区别？ / multiprocessing有多种启动进程的方法，分别有什么不同？" \
+    "How do processes differ from threads? And the three start methods: spawn, fork, forkserver."
+
+example process_work \
+    "在使用Process时候使用函数和类的区别？（函数方式）" \
+    "Process with a function: three workers, cpu_count and active_children."
+
+example process_class \
+    "在使用Process时候使用函数和类的区别？（类方式）" \
+    "Process as a class: ClockProcess prints the time at intervals."
+
 example coro_asyncio \
     "asyncio + async/await" \
     "asyncio: coroutines on one event loop; while one awaits a sleep, the loop runs the others."

@@ -1,0 +1,113 @@
+/*
+ * The seed's process examples (examples/seed/process_*.c): info() from
+ * the parent and from children under each start method, three workers
+ * running at once beside cpu_count and active_children, ClockProcess
+ * printing the time at its interval.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "seed-output.h"
+
+static int value_after(const struct output *o, int i, const char *key) {
+    cr_assert_geq(i, 0);
+    const char *p = strstr(o->line[i], key);
+    cr_assert_not_null(p, "no %s in: %s", key, o->line[i]);
+    return atoi(p + strlen(key));
+}
+
+Test(seed_processes, info_from_parent_and_child_under_each_method, .timeout = 60) {
+    struct output o;
+    run_example(&o, "0", "process_basics");
+    int main_line = find(&o, "main line", 0);
+    cr_assert_eq(main_line, 0, "%s", o.text);
+    int main_pid = value_after(&o, main_line + 3, "process id: ");
+    const char *methods[] = {"spawn", "fork", "forkserver"};
+    int from = 0;
+    for (int i = 0; i < 3; i++) {
+        char head[64];
+        snprintf(head, sizeof head, "-- start method: %s", methods[i]);
+        int h = find(&o, head, from);
+        cr_assert_geq(h, 0, "%s", o.text);
+        cr_assert_str_eq(o.line[h + 1], "function f");
+        char name[32];
+        snprintf(name, sizeof name, "process name: Process-%d", i + 1);
+        cr_assert_str_eq(o.line[h + 2], name, "%s", o.text);
+        cr_assert_eq(value_after(&o, h + 3, "parent process: "), main_pid, "%s", o.text);
+        cr_assert_neq(value_after(&o, h + 4, "process id: "), main_pid);
+        cr_assert_str_eq(o.line[h + 5], "hello bob");
+        cr_assert_not_null(strstr(o.line[h + 6], "exitcode = 0"), "%s", o.text);
+        from = h + 1;
+    }
+    cr_assert_geq(find(&o, "the default start method: forkserver", 0), 0, "%s", o.text);
+    free_output(&o);
+}
+
+Test(seed_processes, three_workers_run_at_once, .timeout = 60) {
+    struct output o;
+    run_example(&o, "0.1", "process_work");
+    int end = find(&o, "END", 0);
+    cr_assert_geq(end, 0, "%s", o.text);
+    cr_assert_eq(count(&o, "child p.name:Process-"), 3, "%s", o.text);
+    cr_assert_gt(value_after(&o, find(&o, "The number of CPU is:", 0), "The number of CPU is:"), 0);
+    for (int n = 1; n <= 3; n++) {
+        char w[16], e[16];
+        snprintf(w, sizeof w, "work-%d", n);
+        snprintf(e, sizeof e, "End work-%d", n);
+        cr_assert_eq(count(&o, e), 1, "%s", o.text);
+        /* every worker is still running when END is printed */
+        cr_assert_gt(find(&o, e, 0), end, "%s", o.text);
+    }
+    cr_assert_lt(find(&o, "End work-1", 0), find(&o, "End work-3", 0), "%s", o.text);
+    free_output(&o);
+}
+
+Test(seed_processes, clock_process_prints_the_time_at_its_interval, .timeout = 60) {
+    struct output o;
+    run_example(&o, "0.1", "process_class"); /* 0.3 s apart */
+    cr_assert_eq(o.n, 5, "%s", o.text);
+    double prev = 0;
+    for (int i = 0; i < 5; i++) {
+        char day[8], mon[8];
+        int d, h, m, s, ms, y;
+        cr_assert_eq(sscanf(o.line[i], "The time is %3s %3s %d %d:%d:%d.%d %d", day, mon, &d, &h,
+                            &m, &s, &ms, &y),
+                     8, "%s", o.text);
+        double t = h * 3600 + m * 60 + s + ms / 1000.0;
+        if (i > 0 && t > prev) /* (not across midnight) */
+            cr_assert_geq(t - prev, 0.25, "%s", o.text);
+        prev = t;
+    }
+    free_output(&o);
+}
+
+/* `make demo` shows them under their questions, after the threads'. */
+Test(seed_processes, tour_shows_them_under_their_questions, .timeout = 120) {
+    struct output o;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "sh '%s'/tour.sh '%s'", PC_SEED_SRC_DIR, PC_SEED_BIN_DIR);
+    run_cmd(&o, "0.01", cmd);
+    cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "tour: %#x\n%s", o.status, o.text);
+    const char *order[] = {
+        "$ thread_queue",
+        "Q: Python的多进程和多线程有什么区别？",
+        "   How do processes differ from threads?",
+        "$ process_basics",
+        "-- start method: forkserver",
+        "Q: 在使用Process时候使用函数和类的区别？（函数方式）",
+        "$ process_work",
+        "END",
+        "Q: 在使用Process时候使用函数和类的区别？（类方式）",
+        "$ process_class",
+        "The time is",
+        "tour done in",
+    };
+    int at = 0;
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+        int next = find(&o, order[i], at);
+        cr_assert_geq(next, 0, "\"%s\" missing or out of order in:\n%s", order[i], o.text);
+        at = next + 1;
+    }
+    free_output(&o);
+}
