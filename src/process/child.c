@@ -120,8 +120,7 @@ void pc__child_run_forked(pc__process_rec *r, pc_process *p) {
     pid_t parent = getppid();
     for (int i = 0; i < r->nfds; i++) /* inheritable, as under the other methods */
         fcntl(r->fds[i], F_SETFD, 0);
-    become(p, r, parent, pc_process_name(pc_process_current()), r->daemon, gettid() == getpid(),
-           parent);
+    become(p, r, parent, pc_process_name(pc_process_current()), r->daemon, r->pdeathsig, parent);
     finish(p->_run ? p->_run(p) : r->target(r->arg, r->len));
 }
 

@@ -30,6 +30,8 @@
 int pc__fork_start(pc__process_rec *r, pc_process *p) {
     fflush(stdout);
     fflush(stderr);
+    /* known here, not in the child: there the forking thread is the main one */
+    r->pdeathsig = gettid() == getpid();
     pid_t pid = fork();
     if (pid < 0)
         return -errno;

@@ -42,6 +42,7 @@ typedef struct pc__process_rec {
     bool closed;            /* guarded by mu */
     bool lost;              /* reaped by someone else. guarded by mu */
     bool self;              /* the calling process's own object */
+    bool pdeathsig;         /* fork: started by the main thread (known before the fork) */
     int state;              /* guarded by mu */
     pid_t pid;              /* set at start under mu; read-only after */
     pid_t owner;            /* the process that started it; likewise */
