@@ -80,6 +80,28 @@ static inline int find_last(const struct output *o, const char *prefix) {
     return -1;
 }
 
+/* Run the whole `make demo` tour (examples/seed/tour.sh) at `scale`; it
+ * must exit 0.  Only in the test-seed-* programs, which know both dirs. */
+#ifdef PC_SEED_SRC_DIR
+static inline void run_tour(struct output *out, const char *scale) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "sh '%s'/tour.sh '%s'", PC_SEED_SRC_DIR, PC_SEED_BIN_DIR);
+    run_cmd(out, scale, cmd);
+    cr_assert(WIFEXITED(out->status) && WEXITSTATUS(out->status) == 0, "tour: %#x\n%s", out->status,
+              out->text);
+}
+#endif
+
+/* Lines starting with each of `prefixes`, in this order (others between). */
+static inline void expect_in_order(const struct output *o, const char *const *prefixes, size_t n) {
+    int at = 0;
+    for (size_t i = 0; i < n; i++) {
+        int next = find(o, prefixes[i], at);
+        cr_assert_geq(next, 0, "\"%s\" missing or out of order in:\n%s", prefixes[i], o->text);
+        at = next + 1;
+    }
+}
+
 static inline int count(const struct output *o, const char *prefix) {
     int c = 0;
     for (int i = find(o, prefix, 0); i >= 0; i = find(o, prefix, i + 1))

@@ -55,10 +55,7 @@ Test(seed_gil, race_under_the_gil_loses_updates_a_lock_fixes_it, .timeout = 60) 
 
 Test(seed_gil, tour_shows_the_gil_questions_first, .timeout = 120) {
     struct output o;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "sh '%s'/tour.sh '%s'", PC_SEED_SRC_DIR, PC_SEED_BIN_DIR);
-    run_cmd(&o, "0.01", cmd);
-    cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "tour: %#x\n%s", o.status, o.text);
+    run_tour(&o, "0.01");
     const char *order[] = {
         "Q: Python中的GIL是什么？",
         "$ gil_pseudo_parallel",
@@ -71,12 +68,7 @@ Test(seed_gil, tour_shows_the_gil_questions_first, .timeout = 120) {
         "(b) GIL and a Lock:",
         "$ thread_race",
     };
-    int at = 0;
-    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
-        int next = find(&o, order[i], at);
-        cr_assert_geq(next, 0, "\"%s\" missing or out of order in:\n%s", order[i], o.text);
-        at = next + 1;
-    }
+    expect_in_order(&o, order, sizeof order / sizeof *order);
     free_output(&o);
 }
 

@@ -85,10 +85,7 @@ Test(seed_processes, clock_process_prints_the_time_at_its_interval, .timeout = 6
 /* `make demo` shows them under their questions, after the threads'. */
 Test(seed_processes, tour_shows_them_under_their_questions, .timeout = 120) {
     struct output o;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "sh '%s'/tour.sh '%s'", PC_SEED_SRC_DIR, PC_SEED_BIN_DIR);
-    run_cmd(&o, "0.01", cmd);
-    cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "tour: %#x\n%s", o.status, o.text);
+    run_tour(&o, "0.01");
     const char *order[] = {
         "$ thread_queue",
         "Q: Python的多进程和多线程有什么区别？",
@@ -103,11 +100,6 @@ Test(seed_processes, tour_shows_them_under_their_questions, .timeout = 120) {
         "The time is",
         "tour done in",
     };
-    int at = 0;
-    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
-        int next = find(&o, order[i], at);
-        cr_assert_geq(next, 0, "\"%s\" missing or out of order in:\n%s", order[i], o.text);
-        at = next + 1;
-    }
+    expect_in_order(&o, order, sizeof order / sizeof *order);
     free_output(&o);
 }

@@ -164,10 +164,7 @@ Test(seed_threads, bad_scale_is_refused) {
 /* `make demo`: every example under its question, in the seed's order. */
 Test(seed_threads, tour_shows_each_example_under_its_question, .timeout = 120) {
     struct output o;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "sh '%s'/tour.sh '%s'", PC_SEED_SRC_DIR, PC_SEED_BIN_DIR);
-    run_cmd(&o, "0.01", cmd);
-    cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0, "tour: %#x\n%s", o.status, o.text);
+    run_tour(&o, "0.01");
     const char *order[] = {
         "Q: 那么有GIL锁了是否线程就是一定安全了？",
         "   So with the GIL",
@@ -187,12 +184,7 @@ Test(seed_threads, tour_shows_each_example_under_its_question, .timeout = 120) {
         "exit main thread",
         "tour done in",
     };
-    int at = 0;
-    for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
-        int next = find(&o, order[i], at);
-        cr_assert_geq(next, 0, "\"%s\" missing or out of order in:\n%s", order[i], o.text);
-        at = next + 1;
-    }
+    expect_in_order(&o, order, sizeof order / sizeof *order);
     free_output(&o);
 }
 
