@@ -19,7 +19,7 @@ static double value_after(const struct output *o, int i, const char *key) {
 
 Test(seed_gil, pseudo_parallel_prints_three_times, .timeout = 60) {
     struct output o;
-    run_example(&o, "0.05", "gil_pseudo_parallel");
+    run_example(&o, "0.2", "gil_pseudo_parallel"); /* long enough for switches under load */
     double seq = value_after(&o, find(&o, "two jobs one after the other:", 0), "other:");
     double gil = value_after(&o, find(&o, "two threads under one GIL:", 0), "GIL:");
     double free_ = value_after(&o, find(&o, "two threads without a GIL:", 0), "GIL:");
