@@ -14,6 +14,7 @@
 #include "pyconc/pipe.h"
 #include "pyconc/process.h"
 #include "pyconc/queue.h"
+#include "pyconc/shared.h"
 #include "pyconc/sync.h"
 #include "pyconc/thread.h"
 

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "../internal/alloc.h"
+#include "../shared/shared-internal.h"
 #include "process-internal.h"
 
 static pc_process *current;   /* NULL: the main process (see pc_process_current) */
@@ -175,8 +176,8 @@ static void answer(int chan, int32_t rc) {
 static int setup(int chan, pc_process **self, pc__process_rec **rec, pid_t server) {
     bool from_server = server != 0;
     pc__wire w;
-    int fds[PC_PROCESS_MAX_FDS], nfds = 0;
-    ssize_t got = pc__recv_fds(chan, &w, sizeof w, fds, PC_PROCESS_MAX_FDS, &nfds);
+    int fds[PC_PROCESS_MAX_FDS + 1], nfds = 0;
+    ssize_t got = pc__recv_fds(chan, &w, sizeof w, fds, PC_PROCESS_MAX_FDS + 1, &nfds);
     if (got < 0)
         return (int)got;
     if (got == 0)
@@ -185,7 +186,7 @@ static int setup(int chan, pc_process **self, pc__process_rec **rec, pid_t serve
         (size_t)got < sizeof w ? pc__read_all(chan, (char *)&w + got, sizeof w - (size_t)got) : 0;
     if (rc < 0)
         return rc;
-    if (w.magic != PC__WIRE_MAGIC || w.nfds != nfds ||
+    if (w.magic != PC__WIRE_MAGIC || w.nfds + (int)!!w.has_heap != nfds ||
         w.path_len >= sizeof(((pc__fn_name *)0)->path) || w.code_len > sizeof w.code)
         return -EPROTO;
     pc__fn_name *fn = pc__calloc(1, sizeof *fn);
@@ -207,8 +208,24 @@ static int setup(int chan, pc_process **self, pc__process_rec **rec, pid_t serve
     void *target;
     if ((rc = pc__fn_resolve(fn, &target)) < 0)
         goto fail;
-    if ((rc = place_fds(fds, w.fds, nfds, &chan)) < 0)
+    if (w.has_heap) { /* out of the way of the numbers place_fds fills */
+        int top = 2;
+        for (int i = 0; i < w.nfds; i++)
+            top = w.fds[i] > top ? w.fds[i] : top;
+        int moved = fcntl(fds[w.nfds], F_DUPFD_CLOEXEC, top + 1);
+        if (moved < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        close(fds[w.nfds]);
+        fds[w.nfds] = moved;
+    }
+    if ((rc = place_fds(fds, w.fds, w.nfds, &chan)) < 0)
         goto fail;
+    if (w.has_heap) { /* the parent's shared heap, mapped at first use */
+        pc__shared_adopt(fds[w.nfds]);
+        nfds = w.nfds; /* adopted: not ours to close any more */
+    }
     snprintf(r->name, sizeof r->name, "%s", name);
     r->daemon = w.daemon;
     r->method = from_server ? PC_START_FORKSERVER : PC_START_SPAWN;

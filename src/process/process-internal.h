@@ -91,7 +91,8 @@ typedef struct pc__wire {
     uint32_t daemon;
     uint32_t pdeathsig; /* set PR_SET_PDEATHSIG (see fork.c) */
     int32_t parent_pid;
-    int32_t nfds;
+    int32_t nfds; /* pass_fds; the shared heap's memfd follows them if has_heap */
+    uint32_t has_heap;
     uint64_t off;
     uint64_t len;
     uint32_t path_len, name_len, parent_name_len, code_len;

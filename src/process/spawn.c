@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../internal/alloc.h"
+#include "../shared/shared-internal.h"
 #include "process-internal.h"
 #include "pyconc/loop.h"
 
@@ -238,9 +239,13 @@ int pc__wire_send(int chan, pc__process_rec *r, pc_process *p) {
     w.parent_name_len = (uint32_t)strlen(pname);
     w.pdeathsig = r->method == PC_START_FORKSERVER || gettid() == getpid();
     w.nfds = r->nfds;
+    int fds[PC_PROCESS_MAX_FDS + 1];
     for (int i = 0; i < r->nfds; i++)
-        w.fds[i] = r->fds[i];
-    if ((rc = pc__send_fds(chan, &w, sizeof w, r->fds, r->nfds)) < 0 ||
+        w.fds[i] = fds[i] = r->fds[i];
+    int heap_fd = pc__shared_heap_fd(); /* the child shares our shared heap */
+    if (heap_fd >= 0)
+        fds[w.has_heap = 1, r->nfds] = heap_fd;
+    if ((rc = pc__send_fds(chan, &w, sizeof w, fds, r->nfds + (int)w.has_heap)) < 0 ||
         (rc = pc__write_all(chan, fn.path, w.path_len)) < 0 ||
         (rc = pc__write_all(chan, r->name, w.name_len)) < 0 ||
         (rc = pc__write_all(chan, pname, w.parent_name_len)) < 0 ||
