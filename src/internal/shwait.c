@@ -264,10 +264,12 @@ static void *watcher_main(void *arg) {
         /* relaxed: as above */
         bool changed = atomic_load_explicit(&wt->ctl, memory_order_relaxed) != seen;
         if (r < 0 && e != EAGAIN && e != EINTR && !(e == EFAULT && changed)) {
-            /* A word that is not mapped (a caller's bug), or the kernel
-             * short of memory: wake them all (each re-checks), and let
-             * later waits poll. */
-            waitv_state = -1;
+            /* EFAULT with the table unchanged: a wait on a word that is no
+             * longer mapped (its caller's bug).  Anything else (ENOMEM)
+             * would come back at every call: later waits poll.  Either way
+             * wake them all; each re-checks its condition. */
+            if (e != EFAULT)
+                waitv_state = -1;
             for (int k = 0; k < SLOTS; k++)
                 if (wt->slot[k])
                     complete(wt, k);
