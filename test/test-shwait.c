@@ -73,7 +73,9 @@ static void *thread_wakes(void *arg) {
 
 Test(shwait, a_coroutine_is_woken_from_another_thread_with_the_word_unchanged, .timeout = 60) {
     cr_assert(watched(), "futex_waitv missing: the coroutine path polls");
-    struct one o = {.word = shared_words(1), .timeout = 30, .result = 1};
+    /* no deadline, and a waker pyconc does not know: the loop must sleep,
+     * not end its run with -EDEADLK (LoopExit) */
+    struct one o = {.word = shared_words(1), .timeout = -1, .result = 1};
     pthread_t t = start_pthread(thread_wakes, &o);
     pc_coro *c;
     expect_rc(pc_coro_spawn(&c, wait_once, &o, NULL), 0);
@@ -88,7 +90,7 @@ Test(shwait, a_coroutine_is_woken_from_another_thread_with_the_word_unchanged, .
 
 Test(shwait, a_coroutine_is_woken_from_another_process, .timeout = 60) {
     cr_assert(watched());
-    struct one o = {.word = shared_words(2), .timeout = 30, .result = 1};
+    struct one o = {.word = shared_words(2), .timeout = -1, .result = 1}; /* see above */
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {

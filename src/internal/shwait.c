@@ -55,6 +55,15 @@
  * futex_waitv call, whose cost grows with its entries, bounded.  Watchers
  * are never stopped: one idle thread per 127 peak waits.
  *
+ * LoopExit.  A loop whose coroutines all wait, with no timer, fd or other
+ * pyconc thread that could wake them, ends its run with -EDEADLK (loop.c).
+ * A coroutine waiting here can be woken by another process or a thread
+ * pyconc does not know, so the loop must not conclude that: a wait
+ * without a deadline parks with a keep-alive deadline (KEEPALIVE_S away)
+ * and parks again, still watched, when it passes.  One armed timer, no
+ * wake-up worth counting.  (A loop-level count of waits on the outside
+ * world, as fd waits are counted, would say it directly; that is loop.c's.)
+ *
  * Wake-ups are delivered under shw_mu.  The parker's wake only hands the
  * coroutine to its loop (lock-free, maybe an eventfd write), so shw_mu
  * stays a leaf lock; in exchange a record is in a table or its wake-up
@@ -95,12 +104,15 @@
 #include "guard.h"
 #include "waiter.h"
 
+#define KEEPALIVE_NS ((int64_t)KEEPALIVE_S * 1000000000)
+
 #ifndef SYS_futex_waitv
 #define SYS_futex_waitv 449
 #endif
 
 enum {
     SLICE_NS = 1000000,
+    KEEPALIVE_S = 3600,
     VEC_MAX = 128,       /* FUTEX_WAITV_MAX */
     SLOTS = VEC_MAX - 1, /* records per watcher: the last entry is ctl */
     MAX_WATCHERS = 64,
@@ -403,7 +415,10 @@ static int coro_wait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline
     if (r)
         return poll_wait(word, expected, deadline);
     poke_wake(pk);
-    r = rec.w.parker->park(&rec.w, deadline);
+    do /* without a deadline: a keep-alive timer, see "LoopExit" above */
+        r = rec.w.parker->park(&rec.w, deadline != PC__NO_DEADLINE ? deadline
+                                                                   : pc__mono_ns() + KEEPALIVE_NS);
+    while (r == -ETIMEDOUT && deadline == PC__NO_DEADLINE);
     if (r == 0)
         return 0; /* only the watcher wakes it: completed */
     pc__guard_lock(&shw_mu);
