@@ -10,7 +10,8 @@
  * in futex_waitv (Linux 5.16) on the words of the parked coroutines at
  * once, and wakes a coroutine (pc__waiter_wake) when the kernel reports a
  * wake-up on its entry or its word no longer holds the expected value.
- * A parked coroutine costs nothing while it waits: no timer, no polling.
+ * A parked coroutine costs nothing while it waits: no polling, no turn of
+ * its loop until the wake-up.
  *
  * The wait.  A record (shw_rec: a pc__waiter, the word, the expected value)
  * lives on the coroutine's stack.  The coroutine puts it in a free slot of
@@ -74,7 +75,7 @@
  * records of the forking thread's coroutines (the only ones that live on
  * in the child, coro.h) are woken spuriously (pc__shwait may return 0 for
  * no reason: they re-check and wait again, which starts a watcher), the
- * others are dropped untouched.  Watchers restart lazily at the next wait.
+ * others are dropped (their threads are gone, their loops never run).  Watchers restart lazily at the next wait.
  *
  * Lock order: shw_mu alone (a leaf; under it: the parker's wake,
  * FUTEX_WAKE, pthread_create).
