@@ -75,7 +75,8 @@
  * records of the forking thread's coroutines (the only ones that live on
  * in the child, coro.h) are woken spuriously (pc__shwait may return 0 for
  * no reason: they re-check and wait again, which starts a watcher), the
- * others are dropped (their threads are gone, their loops never run).  Watchers restart lazily at the next wait.
+ * others are dropped (their threads are gone, their loops never run).
+ * Watchers restart lazily at the next wait.
  *
  * Lock order: shw_mu alone (a leaf; under it: the parker's wake,
  * FUTEX_WAKE, pthread_create).
