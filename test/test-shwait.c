@@ -152,6 +152,58 @@ Test(shwait, a_word_already_changed_returns_at_once, .timeout = 30) {
     expect_rc(pc__shwait(o.word, 4, pc__mono_ns() + 20 * NS), 0);
 }
 
+/* Two coroutines on one word: a wake-up of one ends one wait. */
+struct pair {
+    _Atomic uint32_t *word;
+    _Atomic int woken;
+    pc_event *parked;
+};
+
+static int wait_no_deadline(void *arg, void **value) {
+    (void)value;
+    struct pair *p = arg;
+    int r = pc__shwait(p->word, 0, PC__NO_DEADLINE);
+    atomic_fetch_add(&p->woken, 1);
+    return r;
+}
+
+static int both_parked(void *arg, void **value) {
+    (void)value;
+    return pc_event_set(((struct pair *)arg)->parked); /* runs after the two parked */
+}
+
+static void *wake_one_at_a_time(void *arg) {
+    struct pair *p = arg;
+    cr_assert_eq(pc_event_wait(p->parked, 20), 0);
+    for (int i = 1; i <= 2; i++) {
+        cr_assert(wake_a_sleeper(p->word, 20));
+        while (atomic_load(&p->woken) < i)
+            usleep(200);
+        usleep(50000); /* room for a wrong second wake-up to show */
+        cr_assert_eq(atomic_load(&p->woken), i, "one wake-up ended %d waits",
+                     atomic_load(&p->woken));
+    }
+    return NULL;
+}
+
+Test(shwait, a_wake_up_of_one_ends_one_of_two_waits_on_a_word, .timeout = 60) {
+    cr_assert(watched());
+    struct pair p = {.word = shared_words(1)};
+    expect_rc(pc_event_new(&p.parked), 0);
+    pc_coro *c[3];
+    expect_rc(pc_coro_spawn(&c[0], wait_no_deadline, &p, NULL), 0);
+    expect_rc(pc_coro_spawn(&c[1], wait_no_deadline, &p, NULL), 0);
+    expect_rc(pc_coro_spawn(&c[2], both_parked, &p, NULL), 0);
+    pthread_t t = start_pthread(wake_one_at_a_time, &p);
+    expect_rc(pc_coro_joinall(c, 3, 40), 0);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 3; i++) {
+        expect_rc(pc_coro_error(c[i]), 0);
+        pc_coro_free(c[i]);
+    }
+    pc_event_free(p.parked);
+}
+
 /* ------------------------------------------------------------ cancellation */
 
 static int killer(void *arg, void **value) {
