@@ -22,6 +22,7 @@
 #define PC_INTERNAL_SHWAIT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -37,6 +38,14 @@ int pc__shwait(_Atomic uint32_t *word, uint32_t expected, int64_t deadline);
 /* Wake up to n sleepers (INT32_MAX: all) of every process on `word`,
  * threads and parked coroutines alike. */
 void pc__shwake(_Atomic uint32_t *word, int n);
+
+/* For tests.  The number of coroutine watcher threads running in this
+ * process (0 before the first coroutine wait, and in a fork child until
+ * its first one), or -ENOSYS where futex_waitv is missing and coroutines
+ * poll the word.  pc__shwait_force_poll(true) makes later coroutine waits
+ * poll as without futex_waitv. */
+int pc__shwait_watchers(void);
+void pc__shwait_force_poll(bool on);
 
 /*
  * Eventcount in shared memory.  word = sequence << 1 | SLEEPERS.
