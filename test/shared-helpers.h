@@ -3,8 +3,8 @@
 #ifndef PC_TEST_SHARED_HELPERS_H
 #define PC_TEST_SHARED_HELPERS_H
 
-#include <pyconc.h>
 #include <pthread.h>
+#include <pyconc.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>

@@ -103,7 +103,7 @@ static int first_owner(void *arg, void **value) {
     int rc = pc_shrlock_acquire(s->r, 0);
     if (rc == 0)
         rc = pc_shrlock_acquire(s->r, 0); /* its own: recursion */
-    pc_shevent_wait(s->go, 30);          /* parks: the other coroutine runs */
+    pc_shevent_wait(s->go, 30);           /* parks: the other coroutine runs */
     pc_shrlock_release(s->r);
     pc_shrlock_release(s->r);
     return rc;

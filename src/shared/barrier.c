@@ -22,14 +22,14 @@
 
 struct pc_shbarrier {
     _Atomic uint32_t magic;
-    int32_t parties;          /* fixed */
+    int32_t parties; /* fixed */
     pc__shmutex mu;
-    _Atomic uint32_t count;   /* guarded by mu; atomic for n_waiting's snapshot */
-    _Atomic uint32_t gen;     /* written under mu */
-    _Atomic uint32_t broken;  /* written under mu */
-    uint32_t reset_gen;       /* guarded by mu: the last cycle ended by reset, + 1 */
-    pc__shec ec;              /* notified when gen moves or it breaks */
-    _Atomic uint32_t nwait;   /* sleepers now (for free) */
+    _Atomic uint32_t count;  /* guarded by mu; atomic for n_waiting's snapshot */
+    _Atomic uint32_t gen;    /* written under mu */
+    _Atomic uint32_t broken; /* written under mu */
+    uint32_t reset_gen;      /* guarded by mu: the last cycle ended by reset, + 1 */
+    pc__shec ec;             /* notified when gen moves or it breaks */
+    _Atomic uint32_t nwait;  /* sleepers now (for free) */
 };
 
 int pc_shbarrier_new(pc_shbarrier **b, int parties) {

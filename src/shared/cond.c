@@ -26,12 +26,12 @@
 
 struct pc_shcond {
     _Atomic uint32_t magic;
-    uint32_t own_lock;          /* the lock was made with it; fixed */
-    pc_shared_ref lock;         /* fixed at creation */
-    _Atomic uint64_t entered;   /* written under the lock */
-    _Atomic uint64_t released;  /* written under the lock; <= entered */
-    pc__shec ec;                /* notified by notify */
-    _Atomic uint32_t nwait;     /* sleepers now (for free) */
+    uint32_t own_lock;         /* the lock was made with it; fixed */
+    pc_shared_ref lock;        /* fixed at creation */
+    _Atomic uint64_t entered;  /* written under the lock */
+    _Atomic uint64_t released; /* written under the lock; <= entered */
+    pc__shec ec;               /* notified by notify */
+    _Atomic uint32_t nwait;    /* sleepers now (for free) */
 };
 
 static void *lock_of(const pc_shcond *c) {

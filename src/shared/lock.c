@@ -153,8 +153,7 @@ bool pc_shrlock_is_owned(const pc_shrlock *r) {
 
 int pc__shany_acquire(void *lock, int64_t deadline) {
     switch (pc__sh_kind(lock)) {
-    case PC__SH_LOCK:
-        return lock_with_deadline(&((pc_shlock *)lock)->mu, deadline);
+    case PC__SH_LOCK: return lock_with_deadline(&((pc_shlock *)lock)->mu, deadline);
     case PC__SH_RLOCK: {
         pc_shrlock *r = lock;
         if (rlock_mine(r)) {
@@ -163,30 +162,23 @@ int pc__shany_acquire(void *lock, int64_t deadline) {
         }
         return rlock_take(r, deadline, 1);
     }
-    default:
-        return -EINVAL;
+    default: return -EINVAL;
     }
 }
 
 int pc__shany_release(void *lock) {
     switch (pc__sh_kind(lock)) {
-    case PC__SH_LOCK:
-        return pc_shlock_release(lock);
-    case PC__SH_RLOCK:
-        return pc_shrlock_release(lock);
-    default:
-        return -EINVAL;
+    case PC__SH_LOCK: return pc_shlock_release(lock);
+    case PC__SH_RLOCK: return pc_shrlock_release(lock);
+    default: return -EINVAL;
     }
 }
 
 bool pc__shany_owned(void *lock) {
     switch (pc__sh_kind(lock)) {
-    case PC__SH_LOCK:
-        return pc__shmutex_holder(&((pc_shlock *)lock)->mu) == pc__tid();
-    case PC__SH_RLOCK:
-        return rlock_mine(lock);
-    default:
-        return false;
+    case PC__SH_LOCK: return pc__shmutex_holder(&((pc_shlock *)lock)->mu) == pc__tid();
+    case PC__SH_RLOCK: return rlock_mine(lock);
+    default: return false;
     }
 }
 
@@ -216,23 +208,18 @@ int pc__shany_restore(void *lock, uint32_t saved) {
 }
 
 bool pc__shany_freeable(void *lock) {
-    pc__shmutex *m = pc__sh_kind(lock) == PC__SH_LOCK ? &((pc_shlock *)lock)->mu
-                                                      : &((pc_shrlock *)lock)->mu;
+    pc__shmutex *m =
+        pc__sh_kind(lock) == PC__SH_LOCK ? &((pc_shlock *)lock)->mu : &((pc_shrlock *)lock)->mu;
     pid_t holder = pc__shmutex_holder(m);
     return holder == 0 || pc__tid_ended(holder);
 }
 
 int pc__sh_nwait(const void *obj) {
     switch (pc__sh_kind(obj)) {
-    case PC__SH_SEM:
-        return pc__sem_nwait(obj);
-    case PC__SH_EVENT:
-        return pc__event_nwait(obj);
-    case PC__SH_COND:
-        return pc__cond_nwait(obj);
-    case PC__SH_BARRIER:
-        return pc__barrier_nwait(obj);
-    default:
-        return -EINVAL;
+    case PC__SH_SEM: return pc__sem_nwait(obj);
+    case PC__SH_EVENT: return pc__event_nwait(obj);
+    case PC__SH_COND: return pc__cond_nwait(obj);
+    case PC__SH_BARRIER: return pc__barrier_nwait(obj);
+    default: return -EINVAL;
     }
 }

@@ -24,10 +24,10 @@
 
 struct pc_shsem {
     _Atomic uint32_t magic;
-    uint32_t bounded;      /* fixed at creation */
-    long max;              /* the initial value; fixed at creation */
-    _Atomic long value;    /* lock-free */
-    pc__shec ec;           /* notified by every release */
+    uint32_t bounded;       /* fixed at creation */
+    long max;               /* the initial value; fixed at creation */
+    _Atomic long value;     /* lock-free */
+    pc__shec ec;            /* notified by every release */
     _Atomic uint32_t nwait; /* sleepers now (for free) */
 };
 
@@ -95,8 +95,9 @@ int pc_shsem_release(pc_shsem *s, long n) {
     do {
         if (v > LONG_MAX - n || (s->bounded && v + n > s->max))
             return -EOVERFLOW;
-    } while (!atomic_compare_exchange_weak_explicit(&s->value, &v, v + n, memory_order_release,
-                                                    memory_order_relaxed)); /* pairs with try_take */
+    } while (
+        !atomic_compare_exchange_weak_explicit(&s->value, &v, v + n, memory_order_release,
+                                               memory_order_relaxed)); /* pairs with try_take */
     pc__shec_notify(&s->ec);
     return 0;
 }

@@ -19,12 +19,12 @@ enum { LOCK_NONE, LOCK_OWN, LOCK_GIVEN };
 
 typedef struct shdata {
     _Atomic uint32_t magic;
-    uint32_t type;        /* pc_shtype; fixed */
-    uint32_t lockmode;    /* LOCK_*; fixed */
+    uint32_t type;     /* pc_shtype; fixed */
+    uint32_t lockmode; /* LOCK_*; fixed */
     uint32_t pad;
-    uint64_t elsize;      /* fixed */
-    uint64_t n;           /* fixed */
-    pc_shared_ref lock;   /* fixed; zero for LOCK_NONE */
+    uint64_t elsize;                   /* fixed */
+    uint64_t n;                        /* fixed */
+    pc_shared_ref lock;                /* fixed; zero for LOCK_NONE */
     _Alignas(16) unsigned char data[]; /* guarded by the lock, if any */
 } shdata;
 
@@ -46,8 +46,7 @@ static int data_new(void **out, uint32_t magic, pc_shtype type, size_t size, siz
     size_t es = type_size(type, size);
     if (!out || es == 0 || n == 0 || n > (PC_SHARED_HEAP_MAX - sizeof(shdata)) / es)
         return -EINVAL;
-    if (mode == LOCK_GIVEN && pc__sh_kind(lock) != PC__SH_LOCK &&
-        pc__sh_kind(lock) != PC__SH_RLOCK)
+    if (mode == LOCK_GIVEN && pc__sh_kind(lock) != PC__SH_LOCK && pc__sh_kind(lock) != PC__SH_RLOCK)
         return -EINVAL;
     int rc;
     if (mode == LOCK_OWN && (rc = pc_shrlock_new((pc_shrlock **)&lock)) < 0)
