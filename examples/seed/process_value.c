@@ -45,8 +45,8 @@ struct job_args {
     pc_shared_ref v;    /* a pc_shvalue of int */
     pc_shared_ref lock; /* a pc_shlock, or zero for none */
     int num;
-    int times;     /* loop count */
-    double sleep;  /* the seed's seconds per step (0: no sleep, no print) */
+    int times;    /* loop count */
+    double sleep; /* the seed's seconds per step (0: no sleep, no print) */
 };
 
 static void *deref(pc_shared_ref r) {
@@ -67,7 +67,7 @@ static int job(void *arg, size_t len) {
         if (a->sleep > 0)
             seed_sleep(a->sleep);
         int x;
-        SEED_CHECK(pc_shvalue_get_int(v, &x)); /* v.value += num: read ... */
+        SEED_CHECK(pc_shvalue_get_int(v, &x));         /* v.value += num: read ... */
         SEED_CHECK(pc_shvalue_set_int(v, x + a->num)); /* ... then write */
         if (a->sleep > 0) {
             SEED_CHECK(pc_shvalue_get_int(v, &x));

@@ -41,7 +41,7 @@ int pc__sh_free(void *obj) {
 }
 
 static int lock_with_deadline(pc__shmutex *m, int64_t deadline) {
-    if (deadline <= pc__mono_ns()) {
+    if (deadline != PC__NO_DEADLINE && deadline <= pc__mono_ns()) {
         int rc = pc__shmutex_trylock(m);
         return rc == -EAGAIN ? -EBUSY : rc;
     }

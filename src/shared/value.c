@@ -90,9 +90,9 @@ static int data_free(shdata *d) {
 }
 
 static int data_lock(shdata *d, double timeout) {
-    int64_t deadline;
+    int64_t deadline = PC__NO_DEADLINE;
     void *l = lock_of(d);
-    if (!l || pc__deadline(timeout, &deadline) < 0)
+    if (!l || (timeout >= 0 && pc__deadline(timeout, &deadline) < 0) || timeout != timeout)
         return -EINVAL;
     return pc__shany_acquire(l, deadline);
 }
