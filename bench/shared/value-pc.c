@@ -43,8 +43,9 @@ static double one_pass(long ops) {
     bench_check(pc_shared_ref_of(v, &a.v), "ref");
     bench_check(pc_shared_ref_of(go, &a.go), "ref");
     pc_process *p;
-    bench_check(pc_process_new(&p, child, &a, sizeof a, &(pc_process_opts){.method = PC_START_FORK}),
-                "pc_process_new");
+    bench_check(
+        pc_process_new(&p, child, &a, sizeof a, &(pc_process_opts){.method = PC_START_FORK}),
+        "pc_process_new");
     bench_check(pc_process_start(p), "pc_process_start");
     if (pc_shbarrier_wait(go, 60) < 0)
         bench_die("barrier");
