@@ -525,3 +525,57 @@ PROC_TEST(shared_barrier_cycles_across_processes, .timeout = 60) {
     pc_process_free(p);
     expect_rc(pc_shbarrier_free(b), 0);
 }
+
+/* ---- a thread attached to a GIL releases it while it waits ---- */
+
+struct gil_scene {
+    pc_gil *g;
+    pc_shevent *ready, *go;
+    pc_shlock *l;
+    int mark; /* guarded by g */
+    int rc_event, rc_lock, held, saw_mark;
+};
+
+static void *gil_waiter(void *arg) {
+    struct gil_scene *s = arg;
+    if (pc_gil_attach(s->g) != 0 || pc_gil_acquire(s->g, 10) != 0)
+        return NULL;
+    pc_shevent_set(s->ready);
+    s->rc_event = pc_shevent_wait(s->go, 20); /* releases the GIL meanwhile */
+    s->rc_lock = pc_shlock_acquire(s->l, 20); /* so does this */
+    s->held = pc_gil_held(s->g);
+    s->saw_mark = s->mark;
+    pc_shlock_release(s->l);
+    pc_gil_release(s->g);
+    pc_gil_detach(s->g);
+    return NULL;
+}
+
+Test(shared_event, a_waiting_thread_releases_its_gil, .timeout = 30) {
+    struct gil_scene s = {.rc_event = 1, .rc_lock = 1};
+    expect_rc(pc_gil_new(&s.g, NULL), 0);
+    expect_rc(pc_shevent_new(&s.ready), 0);
+    expect_rc(pc_shevent_new(&s.go), 0);
+    expect_rc(pc_shlock_new(&s.l), 0);
+    expect_rc(pc_shlock_acquire(s.l, 0), 0);
+    pthread_t t = start_pthread(gil_waiter, &s);
+    expect_rc(pc_shevent_wait(s.ready, 10), 0);
+    expect_rc(pc_gil_acquire(s.g, 5), 0); /* possible only if the waiter let it go */
+    s.mark = 1;
+    expect_rc(pc_shevent_set(s.go), 0);
+    expect_rc(pc_gil_release(s.g), 0);
+    wait_lock_waiter(&s.l->mu); /* now it waits for the lock */
+    expect_rc(pc_gil_acquire(s.g, 5), 0);
+    s.mark = 2;
+    expect_rc(pc_shlock_release(s.l), 0);
+    expect_rc(pc_gil_release(s.g), 0);
+    pthread_join(t, NULL);
+    expect_rc(s.rc_event, 0);
+    expect_rc(s.rc_lock, 0);
+    cr_assert(s.held);
+    cr_assert_eq(s.saw_mark, 2);
+    expect_rc(pc_shevent_free(s.ready), 0);
+    expect_rc(pc_shevent_free(s.go), 0);
+    expect_rc(pc_shlock_free(s.l), 0);
+    expect_rc(pc_gil_free(s.g), 0);
+}

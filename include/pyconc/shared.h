@@ -321,7 +321,8 @@ PC_EXTERN int pc_shvalue_unlock(pc_shvalue *v);
  * call takes the lock without a time limit (the lock cannot be left held
  * forever: a dead holder is taken over) and releases it.  0;
  * -EOWNERDEAD (done; the previous holder of the lock died holding it);
- * -EINVAL (NULL, or the typed form of another type).  Calling it while
+ * -ECANCELED (a coroutine cancelled while waiting for the lock: nothing
+ * copied); -EINVAL (NULL, or the typed form of another type).  Calling it while
  * holding a plain pc_shlock given as the lock waits forever, as in Python.
  */
 PC_EXTERN int pc_shvalue_get(pc_shvalue *v, void *out);

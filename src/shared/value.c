@@ -110,12 +110,8 @@ static int data_copy(shdata *d, pc_shtype want, size_t i, void *buf, bool to_use
         return -ERANGE;
     void *l = lock_of(d);
     int rc = 0;
-    if (l) {
-        while ((rc = pc__shany_acquire(l, PC__NO_DEADLINE)) == -ECANCELED)
-            ; /* a copy is short: finish it before honouring the cancel */
-        if (rc < 0 && rc != -EOWNERDEAD)
-            return rc;
-    }
+    if (l && (rc = pc__shany_acquire(l, PC__NO_DEADLINE)) < 0 && rc != -EOWNERDEAD)
+        return rc; /* -ECANCELED: nothing copied */
     unsigned char *p = d->data + i * d->elsize;
     if (to_user)
         memcpy(buf, p, d->elsize);
