@@ -579,3 +579,45 @@ Test(shared_event, a_waiting_thread_releases_its_gil, .timeout = 30) {
     expect_rc(pc_shlock_free(s.l), 0);
     expect_rc(pc_gil_free(s.g), 0);
 }
+
+struct timed_waiter {
+    pc_shcond *c;
+    double timeout;
+    int rc;
+};
+
+static void *cond_timed_waiter(void *arg) {
+    struct timed_waiter *w = arg;
+    pc_shcond_acquire(w->c, PC_FOREVER);
+    w->rc = pc_shcond_wait(w->c, w->timeout);
+    pc_shcond_release(w->c);
+    return NULL;
+}
+
+/* A waiter that timed out does not absorb the next notify: oldest (its
+ * ticket in the middle) and newest alike. */
+Test(shared_cond, a_timed_out_waiter_does_not_absorb_a_notify, .timeout = 30) {
+    pc_shcond *c;
+    expect_rc(pc_shcond_new(&c, NULL, NULL), 0);
+    for (int round = 0; round < 2; round++) {
+        struct timed_waiter a = {c, 0.1, 1}, b = {c, 20, 1};
+        pthread_t ta, tb;
+        if (round == 0) { /* a is older than b */
+            ta = start_pthread(cond_timed_waiter, &a);
+            wait_sleepers(c, 1);
+            tb = start_pthread(cond_timed_waiter, &b);
+        } else { /* a is the newest */
+            tb = start_pthread(cond_timed_waiter, &b);
+            wait_sleepers(c, 1);
+            ta = start_pthread(cond_timed_waiter, &a);
+        }
+        pthread_join(ta, NULL);
+        expect_rc(a.rc, -ETIMEDOUT);
+        expect_rc(pc_shcond_acquire(c, PC_FOREVER), 0);
+        expect_rc(pc_shcond_notify(c, 1), 0);
+        expect_rc(pc_shcond_release(c), 0);
+        pthread_join(tb, NULL);
+        expect_rc(b.rc, 0);
+    }
+    expect_rc(pc_shcond_free(c), 0);
+}

@@ -240,8 +240,9 @@ PC_EXTERN int pc_shcond_release(pc_shcond *c);
  * (notified or not: while waiting for the lock again its holder died; the
  * lock is held); -EPERM the caller does not hold the lock (for a Lock:
  * the calling thread); -ECANCELED (the lock is NOT held then); -EINVAL.
- * A waiter that times out just as a notify comes may absorb that notify,
- * as in Python.
+ * notify(n) wakes the n oldest waiters; one that timed out is skipped,
+ * unless the notify came between its timeout and its re-acquiring the
+ * lock: that wait then returns 0.
  */
 PC_EXTERN int pc_shcond_wait(pc_shcond *c, double timeout);
 /* Wait until pred(arg) is true (checked under the lock first): 0; the

@@ -11,10 +11,13 @@
  * those not yet released sleep again (a small herd, few waiters across
  * processes).
  *
- * A waiter that times out leaves its ticket behind: a later notify may
- * count it and so wake one waiter fewer.  Python's threading.Condition
- * has the same window between a timeout and its removal; we accept it
- * rather than keep a list of waiters in shared memory.
+ * A waiter that times out takes the lock again and then, if no notify
+ * reached its ticket meanwhile, records the ticket as departed (up to
+ * MAX_DEPARTED at once; beyond that a later notify may count it and wake
+ * one waiter fewer), and notify skips departed tickets.  A notify that
+ * reaches a ticket between its waiter's timeout and its re-acquisition
+ * counts: that wait returns 0, as Python's can return after a notify
+ * racing its timeout.
  *
  * The lock is another heap object, kept by reference and dereferenced on
  * each call (pointers differ between processes).  Its holder's death is
@@ -24,14 +27,18 @@
 
 #include "shared-internal.h"
 
+enum { MAX_DEPARTED = 32 };
+
 struct pc_shcond {
     _Atomic uint32_t magic;
-    uint32_t own_lock;         /* the lock was made with it; fixed */
-    pc_shared_ref lock;        /* fixed at creation */
-    _Atomic uint64_t entered;  /* written under the lock */
-    _Atomic uint64_t released; /* written under the lock; <= entered */
-    pc__shec ec;               /* notified by notify */
-    _Atomic uint32_t nwait;    /* sleepers now (for free) */
+    uint32_t own_lock;               /* the lock was made with it; fixed */
+    pc_shared_ref lock;              /* fixed at creation */
+    _Atomic uint64_t entered;        /* written under the lock */
+    _Atomic uint64_t released;       /* written under the lock; <= entered */
+    pc__shec ec;                     /* notified by notify */
+    uint32_t ndeparted;              /* guarded by the lock */
+    uint64_t departed[MAX_DEPARTED]; /* timed-out tickets >= released; guarded by the lock */
+    _Atomic uint32_t nwait;          /* sleepers now (for free) */
 };
 
 static void *lock_of(const pc_shcond *c) {
@@ -93,6 +100,24 @@ int pc_shcond_release(pc_shcond *c) {
     return l ? pc__shany_release(l) : -EINVAL;
 }
 
+/* Under the lock: remove `ticket` from the departed set, if there. */
+static bool take_departed(pc_shcond *c, uint64_t ticket) {
+    for (uint32_t i = 0; i < c->ndeparted; i++)
+        if (c->departed[i] == ticket) {
+            c->departed[i] = c->departed[--c->ndeparted];
+            return true;
+        }
+    return false;
+}
+
+/* Under the lock: a waiter leaves without a notify. */
+static void depart(pc_shcond *c, uint64_t ticket) {
+    if (ticket + 1 == atomic_load_explicit(&c->entered, memory_order_relaxed))
+        atomic_store_explicit(&c->entered, ticket, memory_order_relaxed); /* the newest */
+    else if (c->ndeparted < MAX_DEPARTED)
+        c->departed[c->ndeparted++] = ticket;
+}
+
 static bool notified(pc_shcond *c, uint64_t ticket) {
     return atomic_load_explicit(&c->released, memory_order_relaxed) > ticket;
 }
@@ -116,11 +141,13 @@ int pc_shcond_wait(pc_shcond *c, double timeout) {
         t = pc__shec_prepare(&c->ec);
     }
     int lrc = pc__shany_restore(l, saved);
-    if (lrc == -ECANCELED || lrc == -EOWNERDEAD)
-        return lrc;
-    if (rc == -ETIMEDOUT && notified(c, ticket))
+    if (lrc == -ECANCELED)
+        return lrc; /* the lock is not ours: the ticket stays (a notify may count it) */
+    if (rc < 0 && notified(c, ticket))
         rc = 0;
-    return rc;
+    else if (rc < 0)
+        depart(c, ticket);
+    return lrc == -EOWNERDEAD ? lrc : rc;
 }
 
 int pc_shcond_wait_for(pc_shcond *c, bool (*pred)(void *arg), void *arg, double timeout) {
@@ -143,7 +170,10 @@ int pc_shcond_notify(pc_shcond *c, int n) {
         return -EPERM;
     uint64_t e = atomic_load_explicit(&c->entered, memory_order_relaxed);
     uint64_t r = atomic_load_explicit(&c->released, memory_order_relaxed);
-    uint64_t to = e - r > (uint64_t)n ? r + (uint64_t)n : e;
+    uint64_t to = r;
+    for (int woke = 0; woke < n && to < e; to++)
+        if (!take_departed(c, to))
+            woke++;
     if (to != r) {
         atomic_store_explicit(&c->released, to, memory_order_relaxed);
         pc__shec_notify(&c->ec);
