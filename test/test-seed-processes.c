@@ -103,3 +103,31 @@ Test(seed_processes, tour_shows_them_under_their_questions, .timeout = 120) {
     expect_in_order(&o, order, sizeof order / sizeof *order);
     free_output(&o);
 }
+
+/* The seed's shared Value (examples/seed/process_value.c): without the lock
+ * the two jobs' prints interleave; with it p2's five steps come whole, then
+ * p1's, as in the seed's run; at full speed the lock loses nothing. */
+Test(seed_processes, value_with_and_without_the_lock, .timeout = 60) {
+    struct output o;
+    run_example(&o, "0.1", "process_value");
+    int without = find(&o, "without a lock:", 0);
+    int with = find(&o, "with the lock:", 0);
+    cr_assert(without >= 0 && with > without, "%s", o.text);
+    int n = 0, last = 0; /* ten values, the last at most 20 */
+    for (const char *p = o.line[without + 1]; *p; p++)
+        if (*p == ',')
+            n++;
+    cr_assert_eq(n, 10, "%s", o.text);
+    cr_assert_eq(sscanf(o.line[without + 2], "final value %d", &last), 1, "%s", o.text);
+    cr_assert(last > 0 && last <= 20, "%s", o.text);
+    int got = -1;
+    int fast = find(&o, "without a lock, 100000", 0);
+    cr_assert_geq(fast, 0, "%s", o.text);
+    cr_assert_eq(sscanf(strstr(o.line[fast], "speed: "), "speed: %d", &got), 1);
+    cr_assert(got > 0 && got <= 400000, "%s", o.text);
+    cr_assert_str_eq(o.line[with + 1], "3,6,9,12,15,16,17,18,19,20,", "%s", o.text);
+    cr_assert_str_eq(o.line[with + 2], "final value 20");
+    cr_assert_str_eq(o.line[with + 3],
+                     "with the lock, 100000 += 1 and 100000 += 3 at full speed: 400000 of 400000");
+    free_output(&o);
+}

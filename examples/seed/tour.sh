@@ -76,6 +76,10 @@ example process_class \
     "在使用Process时候使用函数和类的区别？（类方式）" \
     "Process as a class: ClockProcess prints the time at intervals."
 
+example process_value \
+    "如何在多进程中使用Lock进行同步或者不使用锁的情况下进行同步操作？" \
+    "How do processes synchronize with a Lock, or without one? (A shared Value: updates interleave and get lost without the lock.)"
+
 example coro_asyncio \
     "asyncio + async/await" \
     "asyncio: coroutines on one event loop; while one awaits a sleep, the loop runs the others."

@@ -150,3 +150,13 @@ int pc__shmutex_unlock(pc__shmutex *m) {
         pc__shwake(&m->word, 1);
     return 0;
 }
+
+int pc__shmutex_unlock_any(pc__shmutex *m) {
+    uint32_t w =
+        atomic_exchange_explicit(&m->word, 0, memory_order_release); /* pairs with take() */
+    if (w == 0)
+        return -EPERM;
+    if (w & PC__SHM_WAITERS)
+        pc__shwake(&m->word, 1);
+    return 0;
+}
