@@ -54,17 +54,17 @@ typedef struct heap_hdr {
     uint64_t magic;
     uint64_t id;
     uint64_t size;
-    pthread_mutex_t mu;                   /* robust, process-shared */
-    uint64_t brk;                         /* guarded by mu */
-    uint64_t free_head[MAX_CLASS + 1];    /* block offsets (headers); guarded by mu */
+    pthread_mutex_t mu;                /* robust, process-shared */
+    uint64_t brk;                      /* guarded by mu */
+    uint64_t free_head[MAX_CLASS + 1]; /* block offsets (headers); guarded by mu */
 } heap_hdr;
 _Static_assert(sizeof(heap_hdr) <= HDR_SIZE, "heap header fits its page");
 
 typedef struct block_hdr {
     uint32_t magic; /* BLOCK_LIVE / BLOCK_FREE; guarded by mu */
     uint32_t cls;
-    uint64_t next;  /* free-list link (a header offset); guarded by mu */
-    uint64_t size;  /* usable bytes */
+    uint64_t next; /* free-list link (a header offset); guarded by mu */
+    uint64_t size; /* usable bytes */
 } block_hdr;
 
 static struct {
@@ -117,7 +117,8 @@ static int init_hdr(heap_hdr *h) {
 /* Map (and, with `create`, make) this process's heap.  Returns the base
  * or NULL with *err set. */
 static char *get_base(bool create, int *err) {
-    char *b = atomic_load_explicit(&heap.base, memory_order_acquire); /* pairs with the release below */
+    char *b =
+        atomic_load_explicit(&heap.base, memory_order_acquire); /* pairs with the release below */
     if (b)
         return b;
     pthread_once(&atfork_once, install_atfork);
