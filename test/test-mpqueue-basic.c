@@ -104,7 +104,7 @@ Test(mpqueue, a_message_bigger_than_the_ring_is_emsgsize_at_put) {
     cr_assert_not_null(big);
     expect_rc(pc_mpqueue_put(q, big, 4096 - 8 + 1, PC_FOREVER), -EMSGSIZE);
     expect_rc(pc_mpqueue_put(q, big, 4096 - 8, 0), 0); /* exactly the ring */
-    expect_rc(pc_mpqueue_put(q, big, 1, 0), -EAGAIN);    /* no room left */
+    expect_rc(pc_mpqueue_put(q, big, 1, 0), -EAGAIN);  /* no room left */
     size_t len;
     expect_rc(pc_mpqueue_get(q, big, 8192, &len, 0), 0);
     cr_assert_eq(len, 4096 - 8);

@@ -136,8 +136,7 @@ PC_EXTERN int pc_mpqueue_put(pc_mpqueue *q, const void *buf, size_t len, double 
  * -ETIMEDOUT; -EPIPE (closed and empty); -ECANCELED; -EINVAL (NULL q or
  * len, NULL buf with cap > 0, NaN timeout).
  */
-PC_EXTERN int pc_mpqueue_get(pc_mpqueue *q, void *buf, size_t cap, size_t *len,
-                             double timeout);
+PC_EXTERN int pc_mpqueue_get(pc_mpqueue *q, void *buf, size_t cap, size_t *len, double timeout);
 
 /*
  * Take the message at the head into a buffer the call allocates (never

@@ -211,9 +211,9 @@ static bool has_room(const pc_mpqueue *q, uint64_t rec) {
     uint64_t head = atomic_load_explicit(&q->head, memory_order_relaxed);
     if (tail + rec - head > q->cap)
         return false;
-    return q->maxsize <= 0 || (int64_t)(atomic_load_explicit(&q->puts, memory_order_relaxed) -
-                                        atomic_load_explicit(&q->gets, memory_order_relaxed)) <
-                                  q->maxsize;
+    return q->maxsize <= 0 ||
+           (int64_t)(atomic_load_explicit(&q->puts, memory_order_relaxed) -
+                     atomic_load_explicit(&q->gets, memory_order_relaxed)) < q->maxsize;
 }
 
 /* Wait until cond(q, arg) holds: a spin, then the eventcount.  0 when it
