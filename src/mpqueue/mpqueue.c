@@ -140,12 +140,16 @@ static inline bool valid(const pc_mpqueue *q) {
 /* ------------------------------------------------------------ the ring */
 
 static void copy_in(pc_mpqueue *q, uint64_t pos, const void *src, size_t n) {
+    if (n == 0)
+        return; /* src may be NULL */
     uint64_t off = pos & q->mask, first = q->cap - off < n ? q->cap - off : n;
     memcpy(q->ring + off, src, first);
     memcpy(q->ring, (const char *)src + first, n - first);
 }
 
 static void copy_out(const pc_mpqueue *q, uint64_t pos, void *dst, size_t n) {
+    if (n == 0)
+        return; /* dst may be NULL */
     uint64_t off = pos & q->mask, first = q->cap - off < n ? q->cap - off : n;
     memcpy(dst, q->ring + off, first);
     memcpy((char *)dst + first, q->ring, n - first);
