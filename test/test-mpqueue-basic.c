@@ -283,3 +283,43 @@ Test(mpqueue, threads_put_and_get_every_message_once, .timeout = 60) {
     cr_assert_eq(s.sum, 3 * s.per * (s.per + 1) / 2);
     expect_rc(pc_mpqueue_free(s.q), 0);
 }
+
+/* A coroutine killed while it waits in a get or a put: -ECANCELED, and
+ * the queue goes on as if it had never waited. */
+static int coro_get(void *arg, void **value) {
+    (void)value;
+    char c;
+    size_t len;
+    return pc_mpqueue_get(arg, &c, 1, &len, 30);
+}
+
+static int coro_put(void *arg, void **value) {
+    (void)value;
+    return pc_mpqueue_put(arg, "p", 1, 30);
+}
+
+Test(mpqueue, a_coroutine_killed_while_waiting_gets_ecanceled, .timeout = 60) {
+    pc_mpqueue *empty = make(PC_MPQUEUE_QUEUE, 0, 0), *full = make(PC_MPQUEUE_QUEUE, 1, 0);
+    put_str(full, "f");
+    pc_coro *g, *p;
+    expect_rc(pc_coro_spawn(&g, coro_get, empty, NULL), 0);
+    expect_rc(pc_coro_spawn(&p, coro_put, full, NULL), 0);
+    expect_rc(pc_loop_run_until(pc_loop_current(), g, 0.05), -ETIMEDOUT);
+    cr_assert(pc_coro_started(g) && !pc_coro_ready(g));
+    cr_assert(pc_coro_started(p) && !pc_coro_ready(p));
+    expect_rc(pc_coro_kill(g), 0);
+    expect_rc(pc_coro_kill(p), 0);
+    expect_rc(pc_coro_join(g, 10), 0);
+    expect_rc(pc_coro_join(p, 10), 0);
+    expect_rc(pc_coro_error(g), -ECANCELED);
+    expect_rc(pc_coro_error(p), -ECANCELED);
+    put_str(empty, "e");
+    get_str(empty, "e");
+    get_str(full, "f");
+    cr_assert(pc_mpqueue_empty(full));
+    pc_coro_free(g);
+    pc_coro_free(p);
+    expect_rc(pc_loop_close(), 0);
+    expect_rc(pc_mpqueue_free(empty), 0);
+    expect_rc(pc_mpqueue_free(full), 0);
+}

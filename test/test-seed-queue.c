@@ -13,8 +13,7 @@
 #define PUT "Process putter put: "
 #define GOT "Process getter get: "
 
-Test(seed_queue, the_getter_gets_every_value_in_order_then_ends_on_an_empty_queue,
-     .timeout = 60) {
+Test(seed_queue, the_getter_gets_every_value_in_order_then_ends_on_an_empty_queue, .timeout = 60) {
     struct output o;
     run_example(&o, "0", "process_queue");
     cr_assert_eq(o.n, 2003, "%d lines", o.n);

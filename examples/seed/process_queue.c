@@ -46,9 +46,9 @@
 struct son {
     char name[16];
     pc_shared_ref queue;
-    long count;      /* putter: how many values */
-    double timeout;  /* getter: queue.get(True, timeout) */
-    unsigned seed;   /* putter: random.random()'s seed */
+    long count;     /* putter: how many values */
+    double timeout; /* getter: queue.get(True, timeout) */
+    unsigned seed;  /* putter: random.random()'s seed */
 };
 
 static pc_mpqueue *queue_of(const struct son *s) {
@@ -75,8 +75,8 @@ static int getter(void *arg, size_t len) {
         fflush(stdout);
         got++;
     }
-    printf("Process getter: the queue stayed empty for %g s after %ld values: done\n",
-           s->timeout, got);
+    printf("Process getter: the queue stayed empty for %g s after %ld values: done\n", s->timeout,
+           got);
     fflush(stdout);
     return 0;
 }

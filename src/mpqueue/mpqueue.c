@@ -237,8 +237,8 @@ static int wait_for(pc_mpqueue *q, pc__shec *ec, bool (*cond)(const pc_mpqueue *
         if (pc__mono_ns() >= deadline)
             return -ETIMEDOUT;
         int r = pc__shec_wait(ec, t, deadline);
-        if (r < 0 && !cond(q, arg))
-            return r;
+        if (r == -ECANCELED || (r < 0 && !cond(q, arg)))
+            return r; /* cancelled wins; a timeout that raced the condition does not */
     }
 }
 
@@ -514,6 +514,8 @@ int pc_mpqueue_join(pc_mpqueue *q, double timeout) {
         if (pc__mono_ns() >= deadline)
             return -ETIMEDOUT;
         int r = pc__shec_wait(&q->all_done, t, deadline);
+        if (r == -ECANCELED)
+            return r;
         if (r < 0)
             return all_done(q, 0) ? 0 : r;
     }
