@@ -46,3 +46,20 @@ Test(seed_queue, count_argument, .timeout = 60) {
     cr_assert(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 2);
     free_output(&o);
 }
+
+Test(seed_queue, tour_shows_it_under_its_question, .timeout = 120) {
+    struct output o;
+    run_tour(&o, "0.01");
+    const char *order[] = {
+        "Q: 多进程中如何进行不同进程的沟通交流？",
+        "$ proc_pipe",
+        "Main Done",
+        "Q: 多进程中如何进行不同进程的沟通交流？",
+        "   How do processes communicate? (A Queue",
+        "$ process_queue",
+        "Process getter: the queue stayed empty for 1 s after 1000 values: done",
+        "tour done in",
+    };
+    expect_in_order(&o, order, sizeof order / sizeof *order);
+    free_output(&o);
+}
