@@ -21,6 +21,7 @@
 struct job {
     pc_shared_ref q;
     pc_shared_ref flag; /* an _Atomic int the child sets to 1 where it stops */
+    int point;          /* where the hook stops the child; 0: its first call */
 };
 
 static pc_mpqueue *make(long maxsize, size_t capacity) {
@@ -51,7 +52,10 @@ static void wait_flag(_Atomic int *flag) {
 
 /* The child's hook: say where it is, then stop there until killed. */
 static _Atomic int *hook_flag;
+static int stop_point;
 static void stop_here(int point) {
+    if (stop_point && point != stop_point)
+        return;
     atomic_store(hook_flag, point);
     for (;;)
         pause();
@@ -61,6 +65,7 @@ static int child_setup(struct job *j, size_t len, pc_mpqueue **q) {
     if (len != sizeof *j || pc_mpqueue_from_ref(j->q, q) < 0 ||
         pc_shared_deref(j->flag, (void **)&hook_flag) < 0)
         return -1;
+    stop_point = j->point;
     return 0;
 }
 
@@ -139,6 +144,60 @@ PROC_TEST(a_getter_killed_while_copying_leaves_the_message, .timeout = 60) {
     expect_get(q, "two", 0);
     cr_assert(pc_mpqueue_empty(q));
     cr_assert_eq(join_code(p), -SIGKILL);
+    pc_process_free(p);
+    expect_rc(pc_shared_free(flag), 0);
+    expect_rc(pc_mpqueue_free(q), 0);
+}
+
+/* Child: put "whole", stopping half way through publishing it. */
+static int put_and_stop_publishing(void *arg, size_t len) {
+    pc_mpqueue *q;
+    if (child_setup(arg, len, &q) < 0)
+        return 90;
+    pc__mpqueue_hook = stop_here;
+    pc_mpqueue_put(q, "whole", 5, 0);
+    return 92;
+}
+
+PROC_TEST(a_putter_killed_while_publishing_has_its_put_completed, .timeout = 60) {
+    pc_mpqueue *q = make(0, 0);
+    _Atomic int *flag;
+    struct job j = job_for(q, &flag);
+    j.point = PC__MPQ_PUT_COMMIT;
+    pc_process *p = start_fn(m, put_and_stop_publishing, &j, sizeof j, NULL, 0);
+    wait_flag(flag);
+    cr_assert_eq(atomic_load(flag), PC__MPQ_PUT_COMMIT);
+    char buf[8];
+    size_t len;
+    expect_rc(pc_mpqueue_get(q, buf, sizeof buf, &len, 0), -EAGAIN); /* not visible yet */
+    expect_rc(pc_process_kill(p), 0);
+    cr_assert_eq(join_code(p), -SIGKILL);
+    /* the next putter finishes the dead one's publication, then puts its own */
+    expect_rc(pc_mpqueue_put(q, "after", 5, 30), 0);
+    expect_get(q, "whole", 0);
+    expect_get(q, "after", 0);
+    cr_assert(pc_mpqueue_empty(q));
+    pc_process_free(p);
+    expect_rc(pc_shared_free(flag), 0);
+    expect_rc(pc_mpqueue_free(q), 0);
+}
+
+PROC_TEST(a_getter_killed_while_publishing_has_taken_its_message, .timeout = 60) {
+    pc_mpqueue *q = make(0, 0);
+    expect_rc(pc_mpqueue_put(q, "one", 3, 0), 0);
+    expect_rc(pc_mpqueue_put(q, "two", 3, 0), 0);
+    _Atomic int *flag;
+    struct job j = job_for(q, &flag);
+    j.point = PC__MPQ_GET_COMMIT;
+    pc_process *p = start_fn(m, get_and_stop, &j, sizeof j, NULL, 0);
+    wait_flag(flag);
+    cr_assert_eq(atomic_load(flag), PC__MPQ_GET_COMMIT);
+    expect_rc(pc_process_kill(p), 0);
+    cr_assert_eq(join_code(p), -SIGKILL);
+    /* the next getter finishes the dead one's take: "one" went with it */
+    expect_get(q, "two", 30);
+    cr_assert(pc_mpqueue_empty(q));
+    cr_assert_eq(pc_mpqueue_qsize(q), 0);
     pc_process_free(p);
     expect_rc(pc_shared_free(flag), 0);
     expect_rc(pc_mpqueue_free(q), 0);

@@ -174,12 +174,14 @@ static void redo(struct mpq_log *log, _Atomic uint64_t *count, _Atomic uint64_t 
 }
 
 static inline void publish(struct mpq_log *log, _Atomic uint64_t *count, uint64_t new_count,
-                           _Atomic uint64_t *pos, uint64_t new_pos) {
+                           _Atomic uint64_t *pos, uint64_t new_pos, int point) {
     log->pos = new_pos;
     log->count = new_count;
     atomic_store_explicit(&log->active, 1, memory_order_release); /* pairs with redo() */
     /* release; pair with the acquire loads of the other side */
     atomic_store_explicit(count, new_count, memory_order_release);
+    if (pc__mpqueue_hook)
+        pc__mpqueue_hook(point);
     atomic_store_explicit(pos, new_pos, memory_order_release);
     atomic_store_explicit(&log->active, 0, memory_order_relaxed);
 }
@@ -284,7 +286,7 @@ int pc_mpqueue_put(pc_mpqueue *q, const void *buf, size_t len, double timeout) {
             } else {
                 copy_in(q, tail + REC_HDR, buf, len);
             }
-            publish(&q->plog, &q->puts, puts + 1, &q->tail, tail + rec);
+            publish(&q->plog, &q->puts, puts + 1, &q->tail, tail + rec, PC__MPQ_PUT_COMMIT);
             pc__shmutex_unlock(&q->put_mu);
             pc__shec_notify(&q->not_empty);
             return 0;
@@ -339,7 +341,7 @@ static int get(pc_mpqueue *q, void *buf, size_t cap, void **out, size_t *len, do
                 copy_out(q, head + REC_HDR, dst, n);
             }
             uint64_t gets = atomic_load_explicit(&q->gets, memory_order_relaxed);
-            publish(&q->glog, &q->gets, gets + 1, &q->head, head + rec_size(n));
+            publish(&q->glog, &q->gets, gets + 1, &q->head, head + rec_size(n), PC__MPQ_GET_COMMIT);
             pc__shmutex_unlock(&q->get_mu);
             pc__shec_notify(&q->not_full);
             if (out)
