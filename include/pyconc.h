@@ -11,6 +11,7 @@
 #include "pyconc/gil.h"
 #include "pyconc/io.h"
 #include "pyconc/loop.h"
+#include "pyconc/mpqueue.h"
 #include "pyconc/pipe.h"
 #include "pyconc/process.h"
 #include "pyconc/queue.h"

@@ -10,7 +10,7 @@
 
 #include "helpers.h"
 
-#define MAX_LINES 2048
+#define MAX_LINES 8192 /* the whole tour: about 3,100 lines */
 
 struct output {
     char *text; /* all of stdout */

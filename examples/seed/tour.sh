@@ -92,5 +92,9 @@ example proc_pipe \
     "多进程中如何进行不同进程的沟通交流？" \
     "How do processes communicate? (A Pipe: the parent sends 1000 messages, the child reads until end of stream.)"
 
+example process_queue \
+    "多进程中如何进行不同进程的沟通交流？" \
+    "How do processes communicate? (A Queue: a putter process puts 1000 values, a getter process gets them until the queue stays empty.)"
+
 printf '\n======================================================================\n'
 echo "tour done in $(($(date +%s) - start)) s"
