@@ -12,6 +12,7 @@
 #include "pyconc/io.h"
 #include "pyconc/loop.h"
 #include "pyconc/pipe.h"
+#include "pyconc/pool.h"
 #include "pyconc/process.h"
 #include "pyconc/queue.h"
 #include "pyconc/shared.h"
