@@ -2,8 +2,9 @@
  * The pool's insides, shared by pool.c (the pool, its workers, apply)
  * and map.c (map, imap, imap_unordered).
  *
- * Lock order: a pool's guard is a leaf: nothing is called under it but
- * counters and list updates (no future call, no queue call, no callback).
+ * Lock order: a pool's guard and a worker slot's guard are leaves, never
+ * held together: nothing is called under them but counters and pointer
+ * updates (no future call, no queue call, no callback).
  */
 #ifndef PC_POOL_INTERNAL_H
 #define PC_POOL_INTERNAL_H
@@ -26,9 +27,12 @@ typedef struct pc__job {
     unsigned char *data;
 } pc__job;
 
-/* A worker's slot: the job it runs, seen by pc_pool_terminate. */
+/* A worker's slot: the job it runs, seen by pc_pool_terminate.  One cache
+ * line each: the worker locks its slot twice per job, and slots sharing a
+ * line made the workers' locks bounce between cores. */
 typedef struct pc__slot {
-    pc__job *current; /* guarded by the pool's guard */
+    _Alignas(64) pc__guard guard;  /* a leaf, taken by its worker and by terminate only */
+    pc__job *current; /* guarded by guard */
 } pc__slot;
 
 struct pc_pool {
@@ -45,7 +49,7 @@ struct pc_pool {
     pc__slot *slots;       /* fixed array of `workers` */
     int alive;             /* guarded by guard */
     int open_iters;        /* guarded by guard: iterators still submitting */
-    bool closed;           /* guarded by guard */
+    _Atomic bool closed;   /* written under guard; read anywhere */
     bool queue_shut;       /* guarded by guard */
     _Atomic bool terminated; /* written under guard; read anywhere */
     unsigned long started;   /* guarded by guard: names the threads */

@@ -27,6 +27,9 @@
  * at once with -ECANCELED "pool terminated" by the terminating thread,
  * which retains each registered job under the guard and settles its
  * futures after dropping it (so callbacks never run under the guard).
+ * That guard is the worker's slot's own, so the hot path (a worker taking
+ * a job) shares no lock with submitters; submitters take no lock at all
+ * besides the queue's.
  * The worker's later settle is then refused (-EALREADY) and its result
  * dropped.
  *
@@ -199,7 +202,7 @@ void pc__pool_release(pc_pool *p) {
     pc_queue_free(p->q);
     pc_event_free(p->ended);
     pc__free(p->initargs);
-    pc__free(p->slots);
+    pc__free_aligned(p->slots);
     pc__free(p);
 }
 
@@ -232,7 +235,7 @@ static int start_worker(pc_pool *p, int slot);
 /* A worker leaves: guard not held. */
 static void worker_gone(pc_pool *p) {
     pc__guard_lock(&p->guard);
-    bool last = --p->alive == 0 && (p->closed || atomic_load(&p->terminated));
+    bool last = --p->alive == 0 && (atomic_load(&p->closed) || atomic_load(&p->terminated));
     pc__guard_unlock(&p->guard);
     if (last)
         pc_event_set(p->ended);
@@ -257,19 +260,21 @@ static void *worker(void *arg) {
         if (pc_queue_get(p->q, &item, PC_FOREVER) != 0)
             break; /* -EPIPE: shut down and drained */
         pc__job *j = item;
-        pc__guard_lock(&p->guard);
+        /* the slot's guard orders this against pc_pool_terminate: either
+         * it sees `current`, or we see `terminated` */
+        pc__guard_lock(&s->guard);
         bool term = atomic_load(&p->terminated);
         if (!term)
             s->current = j;
-        pc__guard_unlock(&p->guard);
+        pc__guard_unlock(&s->guard);
         if (term) {
             job_abort(j);
         } else {
             for (size_t i = 0; i < j->count && !atomic_load(&p->terminated); i++)
                 run_one(p, j, i);
-            pc__guard_lock(&p->guard);
+            pc__guard_lock(&s->guard);
             s->current = NULL;
-            pc__guard_unlock(&p->guard);
+            pc__guard_unlock(&s->guard);
         }
         pc__job_release(j);
         if (p->maxtasks && ++done >= p->maxtasks && start_worker(p, w.slot) == 0)
@@ -329,7 +334,7 @@ int pc_pool_new(pc_pool **pp, const pc_pool_opts *opts) {
     p->max_result = o.max_result;
     p->init = o.initializer;
     p->initargs_len = o.initargs_len;
-    p->slots = pc__calloc((size_t)o.workers, sizeof *p->slots);
+    p->slots = pc__calloc_aligned((size_t)o.workers * sizeof *p->slots, 64);
     if (o.initargs_len && (p->initargs = pc__malloc(o.initargs_len)) != NULL)
         memcpy(p->initargs, o.initargs, o.initargs_len);
     int r = -ENOMEM;
@@ -349,7 +354,7 @@ fail:
     pc_queue_free(p->q);
     pc_event_free(p->ended);
     pc__free(p->initargs);
-    pc__free(p->slots);
+    pc__free_aligned(p->slots);
     pc__free(p);
     return r;
 }
@@ -371,7 +376,7 @@ int pc_pool_close(pc_pool *p) {
     if (!p)
         return -EINVAL;
     pc__guard_lock(&p->guard);
-    p->closed = true;
+    atomic_store(&p->closed, true);
     bool shut = should_shut(p);
     bool none = p->alive == 0;
     pc__guard_unlock(&p->guard);
@@ -390,46 +395,20 @@ int pc_pool_terminate(pc_pool *p) {
     atomic_store(&p->terminated, true);
     p->queue_shut = true;
     bool none = p->alive == 0;
-    pc__job **running = NULL;
-    int nrun = 0;
-    if (!was) {
-        /* no allocation under the guard: the slots are fixed, count first */
-        for (int i = 0; i < p->workers; i++)
-            nrun += p->slots[i].current != NULL;
-    }
     pc__guard_unlock(&p->guard);
     if (was)
         return 0;
     pc_queue_shutdown(p->q, true); /* the jobs left go to queue_discard */
-    if (nrun && (running = pc__calloc((size_t)nrun, sizeof *running)) != NULL) {
-        int k = 0;
-        pc__guard_lock(&p->guard);
-        for (int i = 0; i < p->workers && k < nrun; i++) {
-            pc__job *j = p->slots[i].current;
-            if (j) {
-                /* relaxed: the worker's reference keeps it alive under the guard */
-                atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
-                running[k++] = j;
-            }
-        }
-        pc__guard_unlock(&p->guard);
-        for (int i = 0; i < k; i++) {
-            job_abort(running[i]);
-            pc__job_release(running[i]);
-        }
-        pc__free(running);
-    } else if (nrun) {
-        /* no memory for the list: abort one job at a time */
-        for (int i = 0; i < p->workers; i++) {
-            pc__guard_lock(&p->guard);
-            pc__job *j = p->slots[i].current;
-            if (j) /* relaxed: as above */
-                atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
-            pc__guard_unlock(&p->guard);
-            if (j) {
-                job_abort(j);
-                pc__job_release(j);
-            }
+    for (int i = 0; i < p->workers; i++) {
+        pc__slot *s = &p->slots[i];
+        pc__guard_lock(&s->guard);
+        pc__job *j = s->current;
+        if (j) /* relaxed: the worker's reference keeps it alive under the guard */
+            atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
+        pc__guard_unlock(&s->guard);
+        if (j) { /* outside the guard: settling runs callbacks */
+            job_abort(j);
+            pc__job_release(j);
         }
     }
     if (none)
@@ -441,7 +420,7 @@ int pc_pool_join(pc_pool *p, double timeout) {
     if (!p || timeout != timeout)
         return -EINVAL;
     pc__guard_lock(&p->guard);
-    bool ok = p->closed || atomic_load(&p->terminated);
+    bool ok = atomic_load(&p->closed) || atomic_load(&p->terminated);
     pc__guard_unlock(&p->guard);
     if (!ok)
         return -EINVAL;
@@ -452,7 +431,7 @@ void pc_pool_free(pc_pool *p) {
     if (!p)
         return;
     pc__guard_lock(&p->guard);
-    bool closed = p->closed;
+    bool closed = atomic_load(&p->closed);
     pc__guard_unlock(&p->guard);
     if (!closed)
         pc_pool_terminate(p);
@@ -474,15 +453,12 @@ int pc_pool_with(const pc_pool_opts *opts, int (*body)(pc_pool *p, void *arg), v
 }
 
 int pc__pool_usable(pc_pool *p) {
-    pc__guard_lock(&p->guard);
-    bool ok = !p->closed && !atomic_load(&p->terminated);
-    pc__guard_unlock(&p->guard);
-    return ok ? 0 : -EPIPE;
+    return atomic_load(&p->closed) || atomic_load(&p->terminated) ? -EPIPE : 0;
 }
 
 int pc__pool_iter_open(pc_pool *p) {
     pc__guard_lock(&p->guard);
-    bool ok = !p->closed && !atomic_load(&p->terminated);
+    bool ok = !atomic_load(&p->closed) && !atomic_load(&p->terminated);
     if (ok)
         p->open_iters++;
     pc__guard_unlock(&p->guard);
@@ -492,18 +468,17 @@ int pc__pool_iter_open(pc_pool *p) {
 void pc__pool_iter_close(pc_pool *p) {
     pc__guard_lock(&p->guard);
     p->open_iters--;
-    bool shut = p->closed && should_shut(p);
+    bool shut = atomic_load(&p->closed) && should_shut(p);
     pc__guard_unlock(&p->guard);
     if (shut)
         pc_queue_shutdown(p->q, false);
 }
 
 int pc__pool_put(pc_pool *p, pc__job *j, bool iter) {
-    pc__guard_lock(&p->guard);
-    bool ok = !atomic_load(&p->terminated) && (iter || !p->closed);
-    pc__guard_unlock(&p->guard);
-    /* a close or terminate after the check: the put fails with -EPIPE, or
-     * lands before the shutdown and is drained (close) or discarded */
+    /* No guard: a close or terminate after these loads makes the put fail
+     * with -EPIPE, or it lands before the shutdown and is drained (close)
+     * or discarded (terminate), as if submitted before. */
+    bool ok = !atomic_load(&p->terminated) && (iter || !atomic_load(&p->closed));
     int r = ok ? pc_queue_put(p->q, j, PC_FOREVER) : -EPIPE;
     if (r) {
         job_abort(j);
