@@ -163,8 +163,10 @@ static int tid_and_init(const void *arg, size_t len, pc_task_result *out) {
 Test(pool, initializer_runs_once_per_worker, .timeout = 30) {
     int v = 42;
     pc_pool *p;
-    expect_rc(pc_pool_new(&p, &(pc_pool_opts){.workers = 3, .initializer = init_worker,
-                                              .initargs = &v, .initargs_len = sizeof v}),
+    expect_rc(pc_pool_new(&p, &(pc_pool_opts){.workers = 3,
+                                              .initializer = init_worker,
+                                              .initargs = &v,
+                                              .initargs_len = sizeof v}),
               0);
     v = 0; /* the pool has its own copy */
     for (int i = 0; i < 30; i++) {
@@ -179,8 +181,10 @@ Test(pool, initializer_runs_once_per_worker, .timeout = 30) {
 Test(pool, maxtasksperchild_replaces_workers, .timeout = 30) {
     int v = 7;
     pc_pool *p;
-    expect_rc(pc_pool_new(&p, &(pc_pool_opts){.workers = 1, .maxtasksperchild = 2,
-                                              .initializer = init_worker, .initargs = &v,
+    expect_rc(pc_pool_new(&p, &(pc_pool_opts){.workers = 1,
+                                              .maxtasksperchild = 2,
+                                              .initializer = init_worker,
+                                              .initargs = &v,
                                               .initargs_len = sizeof v}),
               0);
     long tids[6];

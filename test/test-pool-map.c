@@ -212,7 +212,7 @@ Test(pool_map, map_async_handle, .timeout = 30) {
         xs[i] = i;
     pc_pool_map_result *m;
     expect_rc(pc_pool_map_async(p, gated, PC_POOL_ARRAY(xs, 40), 0, &m), 0);
-    cr_assert_not(pc_pool_map_ready(m));
+    cr_assert(!(pc_pool_map_ready(m)));
     expect_rc(pc_pool_map_get(m, 39, NULL, NULL), -EAGAIN);
     expect_rc(pc_pool_map_wait(m, 0.05), -ETIMEDOUT);
     pc_event_set(gate);
@@ -291,7 +291,7 @@ Test(pool_map, imap_unordered_gives_every_item_once, .timeout = 30) {
         const void *b;
         expect_rc(pc_pool_iter_next(it, &idx, &b, NULL, 30.0), 0);
         cr_assert_lt(idx, 300);
-        cr_assert_not(seen[idx]);
+        cr_assert(!(seen[idx]));
         seen[idx] = true;
         int v;
         memcpy(&v, b, sizeof v);

@@ -277,7 +277,8 @@ PC_EXTERN int pc_pool_map_wait(pc_pool_map_result *m, double timeout);
  * NULL; valid while m lives); the item's error; -EAGAIN while not done;
  * -ERANGE for i out of range; -EINVAL.
  */
-PC_EXTERN int pc_pool_map_get(const pc_pool_map_result *m, size_t i, const void **bytes, size_t *len);
+PC_EXTERN int pc_pool_map_get(const pc_pool_map_result *m, size_t i, const void **bytes,
+                              size_t *len);
 /* Item i's future (borrowed), or NULL out of range. */
 PC_EXTERN pc_future *pc_pool_map_item(const pc_pool_map_result *m, size_t i);
 /* Free the handle; items not started yet are cancelled.  NULL is harmless. */

@@ -113,7 +113,7 @@ static int submit_chunk(pc_pool *p, pc_task_fn fn, const pc_pool_item *items, si
 /* ---- map ----------------------------------------------------------------- */
 
 struct pc_pool_map_result {
-    _Atomic int refs;  /* the owner's + one while items are left */
+    _Atomic int refs;    /* the owner's + one while items are left */
     _Atomic size_t left; /* items not done; the callback taking it to 0 settles fut */
     size_t n;
     pc_future *fut;   /* fixed */
@@ -298,12 +298,12 @@ struct pc_pool_iter {
     pc_pool_input in;
     bool unordered;
     size_t chunk, window;
-    size_t pos;     /* next input position (array, items) */
-    size_t pulled;  /* items pulled so far */
-    size_t given;   /* items returned by next() */
-    int end;        /* 0 while input is left; 1 at its end; < 0 the error that ended it */
-    bool open;      /* counted in the pool's open_iters */
-    islot *slots;   /* window of them */
+    size_t pos;    /* next input position (array, items) */
+    size_t pulled; /* items pulled so far */
+    size_t given;  /* items returned by next() */
+    int end;       /* 0 while input is left; 1 at its end; < 0 the error that ended it */
+    bool open;     /* counted in the pool's open_iters */
+    islot *slots;  /* window of them */
     islot *free_slots;
     pc_queue *doneq; /* unordered: finished slots */
     islot *cur;      /* the slot returned last, freed at the next call */

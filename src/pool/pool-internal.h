@@ -31,8 +31,8 @@ typedef struct pc__job {
  * line each: the worker locks its slot twice per job, and slots sharing a
  * line made the workers' locks bounce between cores. */
 typedef struct pc__slot {
-    _Alignas(64) pc__guard guard;  /* a leaf, taken by its worker and by terminate only */
-    pc__job *current; /* guarded by guard */
+    _Alignas(64) pc__guard guard; /* a leaf, taken by its worker and by terminate only */
+    pc__job *current;             /* guarded by guard */
 } pc__slot;
 
 struct pc_pool {
@@ -46,11 +46,11 @@ struct pc_pool {
     pc_pool_init_fn init; /* fixed */
     void *initargs;       /* fixed, owned */
     size_t initargs_len;
-    pc__slot *slots;       /* fixed array of `workers` */
-    int alive;             /* guarded by guard */
-    int open_iters;        /* guarded by guard: iterators still submitting */
-    _Atomic bool closed;   /* written under guard; read anywhere */
-    bool queue_shut;       /* guarded by guard */
+    pc__slot *slots;         /* fixed array of `workers` */
+    int alive;               /* guarded by guard */
+    int open_iters;          /* guarded by guard: iterators still submitting */
+    _Atomic bool closed;     /* written under guard; read anywhere */
+    bool queue_shut;         /* guarded by guard */
     _Atomic bool terminated; /* written under guard; read anywhere */
     unsigned long started;   /* guarded by guard: names the threads */
 };

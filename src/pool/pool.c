@@ -57,13 +57,13 @@
 /* pc_task_result: on the worker's stack during one task. */
 enum { INLINE_RESULT = 64 };
 struct pc_task_result {
-    size_t max;     /* the pool's max_result, 0 unlimited */
-    void *bytes;    /* inline or heap (owned) */
+    size_t max;  /* the pool's max_result, 0 unlimited */
+    void *bytes; /* inline or heap (owned) */
     size_t len;
     bool heap;
-    bool failed;    /* pc_task_fail was called, or pc_task_return failed */
+    bool failed; /* pc_task_fail was called, or pc_task_return failed */
     int code;
-    char *message;  /* owned */
+    char *message; /* owned */
     unsigned char inline_[INLINE_RESULT];
 };
 
