@@ -265,6 +265,10 @@ Test(pool, submit_after_close_is_epipe, .timeout = 30) {
     pc_future *f;
     int x = 1, y;
     expect_rc(pc_pool_apply_async(p, square, &x, sizeof x, NULL, &f), -EPIPE);
+    /* a refused submission runs no callback */
+    pc_pool_callbacks cbs = {on_ok, on_err, (void *)0L};
+    expect_rc(pc_pool_apply_async(p, square, &x, sizeof x, &cbs, &f), -EPIPE);
+    cr_assert_eq(atomic_load(&cb_hits[0]) + atomic_load(&ecb_hits[0]), 0);
     expect_rc(pc_pool_apply(p, square, &x, sizeof x, &y, sizeof y, NULL, 1.0), -EPIPE);
     pc_pool_map_result *m = (pc_pool_map_result *)&x;
     expect_rc(pc_pool_map(p, square, PC_POOL_ARRAY(&x, 1), 0, &m, 1.0), -EPIPE);

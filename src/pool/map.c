@@ -104,9 +104,11 @@ static int submit_chunk(pc_pool *p, pc_task_fn fn, const pc_pool_item *items, si
     if (r)
         return r;
     r = pc__pool_put(p, j, iter);
-    if (r) /* the put cancelled them */
+    if (r) {
+        pc__job_drop(j);
         for (size_t i = 0; i < k; i++)
             futs[i] = (pc_future_release(futs[i]), NULL);
+    }
     return r;
 }
 

@@ -61,9 +61,10 @@ struct pc_pool {
 int pc__job_new(pc__job **j, pc_task_fn fn, const pc_pool_item *items, size_t k, pc_future **futs);
 void pc__job_release(pc__job *j);
 /* Queue a job.  `iter`: on behalf of an iterator, which may go on after a
- * close.  0; -EPIPE (closed, terminated); -ENOMEM.  On failure the job's
- * futures are cancelled and the job released. */
+ * close.  0; -EPIPE (closed, terminated); -ENOMEM.  On failure the job is
+ * still the caller's: pc__job_drop cancels its futures and releases it. */
 int pc__pool_put(pc_pool *p, pc__job *j, bool iter);
+void pc__job_drop(pc__job *j);
 /* Register / unregister an iterator that will still submit.  0, -EPIPE. */
 int pc__pool_iter_open(pc_pool *p);
 void pc__pool_iter_close(pc_pool *p);

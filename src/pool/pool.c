@@ -479,12 +479,12 @@ int pc__pool_put(pc_pool *p, pc__job *j, bool iter) {
      * with -EPIPE, or it lands before the shutdown and is drained (close)
      * or discarded (terminate), as if submitted before. */
     bool ok = !atomic_load(&p->terminated) && (iter || !atomic_load(&p->closed));
-    int r = ok ? pc_queue_put(p->q, j, PC_FOREVER) : -EPIPE;
-    if (r) {
-        job_abort(j);
-        pc__job_release(j);
-    }
-    return r;
+    return ok ? pc_queue_put(p->q, j, PC_FOREVER) : -EPIPE;
+}
+
+void pc__job_drop(pc__job *j) {
+    job_abort(j);
+    pc__job_release(j);
 }
 
 /* ---- one task ------------------------------------------------------------ */
@@ -510,8 +510,9 @@ int pc_pool_apply_async(pc_pool *p, pc_task_fn fn, const void *arg, size_t len,
     int r = pc__job_new(&j, fn, &(pc_pool_item){arg, len}, 1, &fut);
     if (r)
         return r;
+    apply_cbs *a = NULL;
     if (cbs && (cbs->callback || cbs->error_callback)) {
-        apply_cbs *a = pc__malloc(sizeof *a);
+        a = pc__malloc(sizeof *a);
         if (!a || (r = pc_future_add_done_callback(fut, apply_done, a)) != 0) {
             pc__free(a);
             pc_future_release(fut);
@@ -522,7 +523,14 @@ int pc_pool_apply_async(pc_pool *p, pc_task_fn fn, const void *arg, size_t len,
     }
     r = pc__pool_put(p, j, false);
     if (r) {
-        pc_future_release(fut); /* cancelled by the failed put: callbacks ran */
+        /* never queued: nobody else sees the future; a submission that
+         * failed runs no callback (Python raises instead) */
+        if (a) {
+            a->c.callback = NULL;
+            a->c.error_callback = NULL;
+        }
+        pc__job_drop(j);
+        pc_future_release(fut);
         return r;
     }
     *f = fut;
