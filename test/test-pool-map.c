@@ -340,6 +340,43 @@ Test(pool_map, imap_outlives_close, .timeout = 30) {
     pc_pool_free(p);
 }
 
+Test(pool_map, imap_with_big_chunks, .timeout = 30) {
+    pc_pool *p = new_pool(2);
+    int xs[1000];
+    for (int i = 0; i < 1000; i++)
+        xs[i] = i;
+    pc_pool_iter *it;
+    expect_rc(pc_pool_imap(p, square, PC_POOL_ARRAY(xs, 1000), 300, 0, &it), 0);
+    for (int i = 0; i < 1000; i++) {
+        const void *b;
+        expect_rc(pc_pool_iter_next(it, NULL, &b, NULL, 30.0), 0);
+        int v;
+        memcpy(&v, b, sizeof v);
+        cr_assert_eq(v, i * i);
+    }
+    expect_rc(pc_pool_iter_next(it, NULL, NULL, NULL, 30.0), -ENOENT);
+    pc_pool_iter_free(it);
+    end_pool(p);
+}
+
+Test(pool_map, imap_next_times_out_and_goes_on, .timeout = 30) {
+    cr_assert_eq(pc_event_new(&gate), 0);
+    pc_pool *p = new_pool(2);
+    int xs[4] = {1, 2, 3, 4};
+    pc_pool_iter *it;
+    expect_rc(pc_pool_imap(p, gated, PC_POOL_ARRAY(xs, 4), 1, 0, &it), 0);
+    expect_rc(pc_pool_iter_next(it, NULL, NULL, NULL, 0.05), -ETIMEDOUT);
+    pc_event_set(gate);
+    for (int i = 0; i < 4; i++) {
+        size_t idx;
+        expect_rc(pc_pool_iter_next(it, &idx, NULL, NULL, 30.0), 0);
+        cr_assert_eq(idx, (size_t)i, "no item lost to the timeout");
+    }
+    pc_pool_iter_free(it);
+    end_pool(p);
+    pc_event_free(gate);
+}
+
 Test(pool_map, iterator_freed_early, .timeout = 30) {
     pc_pool *p = new_pool(2);
     counter c = {0, 1000, 0};

@@ -340,10 +340,19 @@ static void iter_unopen(pc_pool_iter *it) {
 /* Pull and submit chunks while the window has room for a whole one. */
 static int iter_fill(pc_pool_iter *it) {
     while (it->end == 0 && it->window - (it->pulled - it->given) >= it->chunk) {
-        pc_pool_item items[it->chunk <= 64 ? it->chunk : 1];
-        pc_pool_item *its = it->chunk <= 64 ? items : pc__malloc(it->chunk * sizeof *its);
-        if (!its)
+        enum { SMALL = 64 };
+        pc_pool_item items[SMALL];
+        pc_future *small_futs[SMALL];
+        bool big = it->chunk > SMALL;
+        pc_pool_item *its = big ? pc__malloc(it->chunk * sizeof *its) : items;
+        pc_future **futs = big ? pc__malloc(it->chunk * sizeof *futs) : small_futs;
+        if (!its || !futs) {
+            if (big) {
+                pc__free(its);
+                pc__free(futs);
+            }
             return -ENOMEM;
+        }
         size_t k = 0;
         it->buf.n = it->buf.used = 0;
         while (k < it->chunk) {
@@ -371,11 +380,12 @@ static int iter_fill(pc_pool_iter *it) {
         if (!input_known(&it->in))
             for (size_t x = 0; x < k; x++)
                 its[x] = pulled_at(&it->buf, x);
-        pc_future *futs[k ? k : 1];
         int r = k ? submit_chunk(it->p, it->fn, its, k, futs, true) : 0;
-        if (its != items)
+        if (big)
             pc__free(its);
         if (r) {
+            if (big)
+                pc__free(futs);
             it->end = r;
             break;
         }
@@ -396,6 +406,8 @@ static int iter_fill(pc_pool_iter *it) {
                     iter_slot_done(s->f, s); /* no memory: report it as done now */
             }
         }
+        if (big)
+            pc__free(futs);
         it->pulled += k;
     }
     if (it->end)
@@ -497,8 +509,8 @@ int pc_pool_iter_next(pc_pool_iter *it, size_t *index, const void **bytes, size_
     } else {
         s = &it->slots[it->given % it->window];
         r = pc_future_result(s->f, NULL, NULL, timeout);
-        if (r == -ETIMEDOUT && !pc_future_done(s->f))
-            return r;
+        if (!pc_future_done(s->f))
+            return r; /* timed out, or the waiting coroutine killed: call again */
     }
     it->given++;
     it->cur = s;
