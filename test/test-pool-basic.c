@@ -212,10 +212,14 @@ static pc_event *release_ev;
 static pc_sem *started_sem;
 
 /* Signals that it started, then waits for release_ev (30 s at most). */
+static _Atomic int blockers_out; /* blockers past their last use of the event */
+
 static int blocker(const void *arg, size_t len, pc_task_result *out) {
     (void)arg, (void)len, (void)out;
     pc_sem_release(started_sem, 1);
-    return pc_event_wait(release_ev, 30.0) == 0 ? 0 : -ETIMEDOUT;
+    int r = pc_event_wait(release_ev, 30.0) == 0 ? 0 : -ETIMEDOUT;
+    atomic_fetch_add(&blockers_out, 1);
+    return r;
 }
 
 static void blockers_init(void) {
@@ -336,6 +340,11 @@ Test(pool, free_without_close_terminates, .init = blockers_init, .fini = blocker
     pc_event_set(release_ev);
     pc_future_release(f1);
     pc_future_release(f2);
+    /* nobody can join the freed pool: wait for the running blocker to be
+     * done with the event before the fini frees it */
+    for (int i = 0; i < 10000 && atomic_load(&blockers_out) < 1; i++)
+        pc_sleep(0.001);
+    cr_assert_eq(atomic_load(&blockers_out), 1);
 }
 
 /* ---- the scope ---- */
