@@ -152,10 +152,7 @@ Test(pool_map, chunks_run_together, .timeout = 30) {
     /* the default: ceil(100 / (4 * 2)) = 13 */
     expect_rc(pc_pool_map(p, where, PC_POOL_ARRAY(xs, 100), 0, &m, 30.0), 0);
     check_chunks(m, 100, 13);
-    /* and not more: item 13 starts a new chunk, taken separately; with
-     * chunks of 13 and 2 workers the 8 chunks cannot all go to one
-     * worker in one sequence run unless each began a new job - checked by
-     * counting distinct sequence breaks at multiples of 13 only */
+    /* and a run of one worker breaks only at a chunk's start */
     int breaks = 0;
     for (size_t i = 1; i < 100; i++) {
         const void *a, *b;

@@ -181,7 +181,8 @@ typedef struct pc_pool_callbacks {
  * Submit fn on a copy of `len` bytes at `arg`; *f gets a new future (the
  * caller's reference: pc_future_release it) finishing with the result
  * bytes or the task's error.  cbs may be NULL.  0; -EPIPE (closed);
- * -EINVAL; -ENOMEM.  Never waits.
+ * -EINVAL; -ENOMEM; a submission that fails runs no callback.  Never
+ * waits.
  */
 PC_EXTERN int pc_pool_apply_async(pc_pool *p, pc_task_fn fn, const void *arg, size_t len,
                                   const pc_pool_callbacks *cbs, pc_future **f);
