@@ -13,6 +13,7 @@
 #include "pyconc/loop.h"
 #include "pyconc/mpqueue.h"
 #include "pyconc/pipe.h"
+#include "pyconc/pool.h"
 #include "pyconc/process.h"
 #include "pyconc/queue.h"
 #include "pyconc/shared.h"
