@@ -313,63 +313,6 @@ Test(pipe_fault, writer_gone_inside_the_length) {
     pc_conn_free(r);
 }
 
-/* The same over a pipe (the writer a plain fd). */
-Test(pipe_fault, writer_gone_inside_the_length_of_a_pipe) {
-    int p[2];
-    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-    pc_conn *r;
-    expect_rc(pc_conn_from_fd(&r, p[0], PC_CONN_READ), 0);
-    cr_assert_eq(write(p[1], "\x05\0\0", 3), 3);
-    char buf[16];
-    size_t len;
-    expect_rc(pc_conn_recv(r, buf, sizeof buf, &len, 0), -ETIMEDOUT);
-    expect_rc(pc_conn_recv(r, buf, sizeof buf, &len, 0.05), -ETIMEDOUT);
-    close(p[1]);
-    expect_rc(pc_conn_recv(r, buf, sizeof buf, &len, PC_FOREVER), -ECONNRESET);
-    expect_rc(pc_conn_recv(r, buf, sizeof buf, &len, 5.0), -EPIPE);
-    pc_conn_free(r);
-}
-
-/* A pipe that carries big messages grows (fewer turns between the writer
- * and the reader); one that carries small ones keeps its size. */
-Test(pipe_fault, a_pipe_grows_for_big_messages_only, .timeout = 30) {
-    int probe[2];
-    cr_assert_eq(pipe2(probe, O_CLOEXEC), 0);
-    int size0 = fcntl(probe[1], F_GETPIPE_SZ);
-    cr_assert_gt(size0, 0);
-    bool can_grow = fcntl(probe[1], F_SETPIPE_SZ, 4 * size0) > size0;
-    close(probe[0]);
-    close(probe[1]);
-    if (!can_grow) {
-        cr_log_info("skipped: this process cannot grow a pipe (pipe-max-size, user limits)");
-        return;
-    }
-    pc_conn *r, *w;
-    expect_rc(pc_pipe(&r, &w, false), 0);
-    int wfd;
-    expect_rc(pc_conn_fds(w, NULL, &wfd), 0);
-    cr_assert_eq(fcntl(wfd, F_GETPIPE_SZ), size0);
-    expect_rc(pc_conn_send(w, "small", 5, 1.0), 0);
-    cr_assert_eq(fcntl(wfd, F_GETPIPE_SZ), size0);
-    size_t big = (size_t)size0 + 1;
-    unsigned char *m = make_msg(big, 4);
-    expect_rc(pc_conn_send(w, m, big, 0), 0);
-    cr_assert_gt(fcntl(wfd, F_GETPIPE_SZ), size0);
-    expect_rc(pc_conn_flush(w, 0), 0); /* it all fit */
-    char small[8];
-    size_t len;
-    expect_rc(pc_conn_recv(r, small, sizeof small, &len, 5.0), 0);
-    cr_assert_eq(len, 5);
-    void *p;
-    expect_rc(pc_conn_recv_alloc(r, &p, &len, 5.0), 0);
-    cr_assert_eq(len, big);
-    cr_assert(msg_ok(p, len, 4));
-    pc_conn_buf_free(p);
-    free(m);
-    pc_conn_free(w);
-    pc_conn_free(r);
-}
-
 /* --------------------------------------------------- out of fds, of memory */
 
 static int next_fd(void) {
@@ -395,24 +338,16 @@ Test(pipe_fault, out_of_file_descriptors_is_emfile_and_leaks_nothing) {
         cr_assert_lt(n, 64);
         held[n++] = fd;
     }
-    /* A one-way pipe needs two fds, a duplex pair four. */
     pc_conn *a = NULL, *b = NULL;
     expect_rc(pc_pipe(&a, &b, true), -EMFILE);
     cr_assert_null(a);
-    close(held[--n]); /* one free */
+    close(held[--n]); /* one free: a pair needs two */
     expect_rc(pc_pipe(&a, &b, false), -EMFILE);
     cr_assert_null(a);
-    close(held[--n]); /* two free: the first pipe of a duplex pair is made, then undone */
-    int before = next_fd();
-    expect_rc(pc_pipe(&a, &b, true), -EMFILE);
-    cr_assert_null(a);
-    cr_assert_eq(next_fd(), before);
-    expect_rc(pc_pipe(&a, &b, false), 0);
-    expect_rc(pc_conn_send(b, "ok", 2, 1.0), 0);
-    pc_conn_free(a);
-    pc_conn_free(b);
+    int fd = dup(0); /* the one free fd is still free */
+    cr_assert_geq(fd, 0);
+    close(fd);
     close(held[--n]);
-    close(held[--n]); /* four free */
     expect_rc(pc_pipe(&a, &b, true), 0);
     expect_rc(pc_conn_send(a, "ok", 2, 1.0), 0);
     pc_conn_free(a);

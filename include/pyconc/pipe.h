@@ -9,7 +9,7 @@
  *   conn.recv_bytes_into(buf)                pc_conn_recv(conn, buf, cap, &len, timeout)
  *   conn.recv_bytes()                        pc_conn_recv_alloc(conn, &buf, &len, timeout)
  *   conn.poll(timeout)                       pc_conn_poll(conn, timeout)
- *   conn.fileno()                            pc_conn_fileno(conn), pc_conn_fds(conn, ...)
+ *   conn.fileno()                            pc_conn_fileno(conn)
  *   conn.close()                             pc_conn_close(conn) (pc_conn_free frees)
  *   EOFError                                 -EPIPE from a receive
  *
@@ -18,14 +18,12 @@
  * message.  Messages may be of any size (64-bit length; tested up to 1 GiB).
  * Bytes cross processes, pointers don't: send plain data.
  *
- * Underneath are pipes, non-blocking and close-on-exec: a one-way pipe is
- * one pipe, a duplex pair is two (each end reads one and writes the
- * other, so a duplex end has two fds).  A write to a pipe whose reader
- * went away is -EPIPE, never a SIGPIPE: the signal is blocked in the
- * calling thread around each write and taken back if the write raised it.
- * Each message is an 8-byte length followed by its bytes.  The connection
- * never reads ahead past the message it is receiving, so its fds can be
- * handed to another process between messages.
+ * Underneath is a unix SOCK_STREAM socket pair, non-blocking and
+ * close-on-exec; a one-way pipe is the same pair shut down one way (a
+ * socket sends with MSG_NOSIGNAL, so a reader that went away is -EPIPE,
+ * never a SIGPIPE).  Each message is an 8-byte length followed by its
+ * bytes.  The connection never reads ahead past the message it is
+ * receiving, so its fd can be handed to another process between messages.
  *
  * Waiting: every blocking call takes a timeout (seconds; PC_FOREVER; 0
  * tries once) as its last argument.  A coroutine parks only itself while it
@@ -39,15 +37,14 @@
  * coroutine-safe, except pc_conn_close/pc_conn_free (not while another call
  * on the same connection runs: -EBUSY) and none is async-signal-safe.
  *
- * Across fork(): the child gets a copy of every connection, fds included,
+ * Across fork(): the child gets a copy of every connection, fd included,
  * and can use it at once (its locks are reset in the child by an atfork
  * handler).  As in Python, end of stream arrives only once every copy of
  * the peer's end is closed: after a fork each process closes the ends it
- * does not use.  Across exec: pass the fds of pc_conn_fds() to the new
- * image (they are O_CLOEXEC: pc_process_opts.pass_fds, or dup2 them onto
- * chosen numbers, which clears the flag, e.g. with
- * posix_spawn_file_actions_adddup2) and rebuild the connection there with
- * pc_conn_from_fds().
+ * does not use.  Across exec: pass pc_conn_fileno() to the new image (the
+ * fd is O_CLOEXEC: dup2 it onto a chosen number, which clears the flag, e.g.
+ * with posix_spawn_file_actions_adddup2) and rebuild the connection there
+ * with pc_conn_from_fd().
  */
 #ifndef PYCONC_PIPE_H
 #define PYCONC_PIPE_H
@@ -75,38 +72,19 @@ typedef struct pc_conn pc_conn;
 PC_EXTERN int pc_pipe(pc_conn **a, pc_conn **b, bool duplex);
 
 /*
- * Make a connection of the fds of a pyconc pipe end, typically in a
- * process started with exec that inherited them (pc_conn_fds gives them).
- * rfd: the fd to receive on, or -1; wfd: the fd to send on, or -1; the
- * connection's directions follow (pc_conn_flags).  rfd must be a pipe
- * open for reading, wfd a pipe open for writing; either may instead be a
- * unix stream socket (rfd == wfd for a socket carrying both directions).
- * The connection owns the fds from then on (closes them); they are made
- * non-blocking and close-on-exec.  0; -EINVAL (NULL c, both -1, an fd of
- * another kind or the wrong direction, one pipe fd for both: the fds stay
- * the caller's); -EBADF (an fd < -1 or not open); -ENOMEM.  Thread-safe.
- */
-PC_EXTERN int pc_conn_from_fds(pc_conn **c, int rfd, int wfd);
-
-/*
- * pc_conn_from_fds for one fd: flags PC_CONN_READ (fd is rfd),
- * PC_CONN_WRITE (wfd) or PC_CONN_DUPLEX (a unix stream socket only: a
- * duplex pyconc end has two fds).  The errors of pc_conn_from_fds;
- * -EINVAL for no direction or unknown flags, -EBADF for fd < 0.
+ * Make a connection of an fd that is one end of a pyconc pipe, typically
+ * in a process started with exec that inherited it.  The connection owns
+ * the fd from then on (closes it); the fd is made non-blocking and
+ * close-on-exec.  flags: PC_CONN_READ, PC_CONN_WRITE or both (the
+ * directions the end was made for).  0; -EINVAL (NULL c, no direction,
+ * unknown flags, or fd not a stream socket: the fd stays the caller's);
+ * -EBADF (not an open fd); -ENOMEM.  Thread-safe.
  */
 PC_EXTERN int pc_conn_from_fd(pc_conn **c, int fd, unsigned flags);
 
-/* The fd to wait on for receiving (poll(2)/epoll, Python's fileno()): the
- * read fd of an end that receives, the write fd of a write-only end.  A
- * duplex end has another fd for sending: see pc_conn_fds.  -EBADF once
- * closed, -EINVAL for NULL.  The connection still owns it. */
+/* The connection's fd (for poll(2)/epoll or to hand it to another process),
+ * or -EBADF once closed, -EINVAL for NULL.  The connection still owns it. */
 PC_EXTERN int pc_conn_fileno(const pc_conn *c);
-/* Both fds of the connection, for waiting on sending too or to hand the
- * connection to another process (pc_conn_from_fds there): *rfd the read
- * fd, *wfd the write fd, -1 for a direction the end lacks (either pointer
- * may be NULL).  0; -EBADF once closed; -EINVAL for NULL c.  The
- * connection still owns them. */
-PC_EXTERN int pc_conn_fds(const pc_conn *c, int *rfd, int *wfd);
 /* Its directions (PC_CONN_READ | PC_CONN_WRITE); 0 for NULL. */
 PC_EXTERN unsigned pc_conn_flags(const pc_conn *c);
 
@@ -123,9 +101,7 @@ PC_EXTERN unsigned pc_conn_flags(const pc_conn *c);
  *   -ECANCELED  the calling coroutine was killed (nothing sent, or the
  *               message had started and its rest is committed as below);
  *   -ENOMEM     its rest could not be held (below); the connection is shut
- *               down for sending (its write fd closed; later sends -EPIPE):
- *               the peer sees a truncated message once every other copy
- *               of the write end is closed too;
+ *               down for sending: the peer sees a truncated message;
  *   -EINVAL     NULL c, NULL buf with len > 0, NaN timeout.
  * A timeout in the middle of a message (a big message, a full pipe) never
  * cuts it: once the first byte is in the pipe, the unsent rest is copied
@@ -188,7 +164,7 @@ PC_EXTERN void pc_conn_buf_free(void *buf);
 PC_EXTERN int pc_conn_poll(pc_conn *c, double timeout);
 
 /*
- * Close the fds (only this process's copies of them).  Further calls return
+ * Close the fd (only this process's copy of it).  Further calls return
  * -EBADF.  0; -EBUSY while another thread or coroutine is inside a call
  * on the connection (nothing changes); -EINVAL for NULL.  Closing twice is
  * harmless (0).  Drops the rest of a message a send left (see

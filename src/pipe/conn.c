@@ -1,22 +1,20 @@
 /*
  * Pipe and Connection: making, handing over and closing connections.
  *
- * A connection is the read end of one pipe and the write end of another
- * (a duplex end: four fds for a pair), or one end of one pipe (a one-way
- * pipe: two fds).  Messages are framed by an 8-byte length (send.c,
- * recv.c); writes never raise SIGPIPE (pipe-linux.c).  Pipes were chosen
- * over the alternatives:
- *  - a unix SOCK_STREAM socket pair (the transport before): one fd a
- *    duplex end and MSG_NOSIGNAL, but a socket wake-up costs much more
- *    than a pipe wake-up, which is most of a small message's round trip.
- *    pc_conn_from_fds still takes a unix stream socket (rfd == wfd), so a
- *    connection made over one elsewhere keeps working.
+ * A connection is one end of a unix SOCK_STREAM socket pair.  Messages are
+ * framed by an 8-byte length (send.c, recv.c).  A stream pair with the
+ * length prefix was chosen over the alternatives:
+ *  - pipe2(): no MSG_NOSIGNAL, so a write to a pipe whose reader is gone
+ *    raises SIGPIPE unless the library blocks the signal around every
+ *    write (two more system calls) or changes the process's disposition
+ *    (not a library's to change).  A one-way Pipe is a socket pair shut
+ *    down one way instead, so both kinds share one code path.
  *  - SOCK_SEQPACKET: keeps boundaries by itself, but a record must fit the
  *    socket buffer (big messages need fragments and a second framing) and
  *    a unix datagram queue holds only net.unix.max_dgram_qlen (10) records
  *    before the sender blocks, which costs small messages a wake-up every
  *    ten.
- * The fds are non-blocking; a blocking call waits with pc_wait_fd, which
+ * The fd is non-blocking; a blocking call waits with pc_wait_fd, which
  * parks a coroutine in its loop and polls in a thread.
  *
  * Fork: every live connection is on a list; the atfork child handler
@@ -31,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../internal/alloc.h"
@@ -89,123 +86,46 @@ static pc_conn *conn_alloc(void) {
     pc_conn *c = pc__calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->rfd = c->wfd = c->swfd = c->rwfd = -1;
+    c->fd = c->swfd = c->rwfd = -1;
     pc_lock_init(&c->slock);
     pc_lock_init(&c->rlock);
     return c;
 }
 
-static void conn_start(pc_conn *c, int rfd, int wfd, bool wsock, bool nonblock) {
-    c->rfd = rfd;
-    c->wfd = wfd;
-    c->wsock = wsock;
-    c->rnonblock = c->wnonblock = nonblock;
-    c->flags = (rfd >= 0 ? PC_CONN_READ : 0) | (wfd >= 0 ? PC_CONN_WRITE : 0);
+static void conn_start(pc_conn *c, int fd, unsigned flags) {
+    c->fd = fd;
+    c->flags = flags;
     reg_add(c);
-}
-
-static void close_fds(const int *fd, int n) {
-    for (int i = 0; i < n; i++)
-        close(fd[i]);
 }
 
 int pc_pipe(pc_conn **a, pc_conn **b, bool duplex) {
     if (!a || !b)
         return -EINVAL;
     pc_conn *ca = conn_alloc(), *cb = conn_alloc();
+    int sv[2];
     if (!ca || !cb) {
         pc__free(ca);
         pc__free(cb);
         return -ENOMEM;
     }
-    /* p[0..1]: b writes, a reads; p[2..3]: a writes, b reads (duplex).
-     * Blocking fds: see recv.c and pipe-linux.c. */
-    int p[4], made = 0, e = 0;
-    for (; made < (duplex ? 4 : 2); made += 2) {
-        if (pipe2(p + made, O_CLOEXEC) != 0) {
-            e = errno;
-            break;
-        }
-    }
-    if (e) {
-        close_fds(p, made);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        int e = errno;
         pc__free(ca);
         pc__free(cb);
         return -e;
     }
-    conn_start(ca, p[0], duplex ? p[3] : -1, false, false);
-    conn_start(cb, duplex ? p[2] : -1, p[1], false, false);
+    if (!duplex && (shutdown(sv[0], SHUT_WR) != 0 || shutdown(sv[1], SHUT_RD) != 0)) {
+        int e = errno;
+        close(sv[0]);
+        close(sv[1]);
+        pc__free(ca);
+        pc__free(cb);
+        return -e;
+    }
+    conn_start(ca, sv[0], duplex ? PC_CONN_DUPLEX : PC_CONN_READ);
+    conn_start(cb, sv[1], duplex ? PC_CONN_DUPLEX : PC_CONN_WRITE);
     *a = ca;
     *b = cb;
-    return 0;
-}
-
-/* What an fd handed to pc_conn_from_fds is: 1 a unix stream socket, 0 a
- * pipe open for `acc` (O_RDONLY or O_WRONLY; a FIFO opened O_RDWR does
- * for both), or -EBADF / -EINVAL. */
-static int fd_kind(int fd, int acc) {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
-        return errno == EBADF ? -EBADF : -EINVAL;
-    if (S_ISFIFO(st.st_mode)) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0)
-            return -errno;
-        return (fl & O_ACCMODE) == acc || (fl & O_ACCMODE) == O_RDWR ? 0 : -EINVAL;
-    }
-    int type = 0, domain = 0;
-    socklen_t tl = sizeof type, dl = sizeof domain;
-    if (!S_ISSOCK(st.st_mode) || getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) != 0)
-        return -EINVAL;
-    return type == SOCK_STREAM && domain == AF_UNIX ? 1 : -EINVAL;
-}
-
-/* Make fd close-on-exec, and non-blocking or blocking (the pipe's ends
- * stay blocking: recv.c and pipe-linux.c use RWF_NOWAIT or block on
- * purpose). */
-static int fd_adopt(int fd, bool nonblock) {
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0)
-        return -errno;
-    fl = nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK;
-    if (fcntl(fd, F_SETFL, fl) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
-        return -errno;
-    return 0;
-}
-
-int pc_conn_from_fds(pc_conn **c, int rfd, int wfd) {
-    if (!c)
-        return -EINVAL;
-    if (rfd < -1 || wfd < -1)
-        return -EBADF;
-    if (rfd < 0 && wfd < 0)
-        return -EINVAL;
-    int rk = rfd >= 0 ? fd_kind(rfd, O_RDONLY) : 0;
-    int wk = wfd >= 0 ? fd_kind(wfd, O_WRONLY) : 0;
-    if (rk < 0 || wk < 0)
-        return rk == -EBADF || wk == -EBADF ? -EBADF : -EINVAL;
-    if (rfd == wfd && rk != 1)
-        return -EINVAL; /* one pipe fd cannot carry both directions */
-    /* A socket stays non-blocking (the transport before pipes), and so does
-     * a FIFO open for both directions (O_RDWR). */
-    bool nonblock = rk == 1 || wk == 1 ||
-                    (rfd >= 0 && (fcntl(rfd, F_GETFL) & O_ACCMODE) == O_RDWR) ||
-                    (wfd >= 0 && (fcntl(wfd, F_GETFL) & O_ACCMODE) == O_RDWR);
-    pc_conn *n = conn_alloc();
-    if (!n)
-        return -ENOMEM;
-    int r = 0;
-    if (rfd >= 0)
-        r = fd_adopt(rfd, nonblock);
-    if (r == 0 && wfd >= 0 && wfd != rfd)
-        r = fd_adopt(wfd, nonblock);
-    if (r < 0) {
-        pc__free(n);
-        return r;
-    }
-    conn_start(n, rfd, wfd, wk == 1, nonblock);
-    *c = n;
     return 0;
 }
 
@@ -214,28 +134,29 @@ int pc_conn_from_fd(pc_conn **c, int fd, unsigned flags) {
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
-    return pc_conn_from_fds(c, (flags & PC_CONN_READ) ? fd : -1, (flags & PC_CONN_WRITE) ? fd : -1);
+    int type = 0, domain = 0;
+    socklen_t tl = sizeof type, dl = sizeof domain;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0)
+        return errno == EBADF ? -EBADF : -EINVAL;
+    if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) != 0)
+        return -EINVAL;
+    if (type != SOCK_STREAM || domain != AF_UNIX)
+        return -EINVAL;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+        return -errno;
+    pc_conn *n = conn_alloc();
+    if (!n)
+        return -ENOMEM;
+    conn_start(n, fd, flags);
+    *c = n;
+    return 0;
 }
 
 int pc_conn_fileno(const pc_conn *c) {
     if (!c)
         return -EINVAL;
-    if (c->closed)
-        return -EBADF;
-    int fd = (c->flags & PC_CONN_READ) ? c->rfd : c->wfd;
-    return fd >= 0 ? fd : -EBADF;
-}
-
-int pc_conn_fds(const pc_conn *c, int *rfd, int *wfd) {
-    if (!c)
-        return -EINVAL;
-    if (c->closed)
-        return -EBADF;
-    if (rfd)
-        *rfd = c->rfd;
-    if (wfd)
-        *wfd = c->wfd;
-    return 0;
+    return c->fd >= 0 ? c->fd : -EBADF;
 }
 
 unsigned pc_conn_flags(const pc_conn *c) {
@@ -243,18 +164,17 @@ unsigned pc_conn_flags(const pc_conn *c) {
 }
 
 /*
- * The loop allows one waiter per fd and direction (another gets -EBUSY):
- * a coroutine of this loop may already wait on the same fd (one that the
- * caller also waits on itself, or a socket whose two directions are one
- * fd).  The direction then gets its own dup of the fd, made on the first
- * clash and kept (an epoll registration is per fd number, so the dup is
+ * The loop allows one waiter per fd (a second gets -EBUSY): a coroutine
+ * receiving and one sending on the same duplex fd of one loop would clash.
+ * Each direction then gets its own dup of the fd, made on the first clash
+ * and kept (an epoll registration is per fd number, so the dup is
  * independent).  Threads poll and never clash.
  */
-int pc__conn_wait(int fd, int *wfd, int events, int64_t deadline) {
-    int r = pc_wait_fd(*wfd >= 0 ? *wfd : fd, events, pc__remaining(deadline));
+int pc__conn_wait(pc_conn *c, int *wfd, int events, int64_t deadline) {
+    int r = pc_wait_fd(*wfd >= 0 ? *wfd : c->fd, events, pc__remaining(deadline));
     if (r != -EBUSY || *wfd >= 0)
         return r;
-    int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    int d = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
     if (d < 0)
         return -errno;
     *wfd = d;
@@ -270,13 +190,13 @@ int pc_conn_close(pc_conn *c) {
         pc_lock_release(&c->slock);
         return -EBUSY;
     }
-    if (!c->closed) {
-        int fds[4] = {c->rfd, c->wfd != c->rfd ? c->wfd : -1, c->swfd, c->rwfd};
-        for (int i = 0; i < 4; i++)
-            if (fds[i] >= 0)
-                close(fds[i]);
-        c->rfd = c->wfd = c->swfd = c->rwfd = -1;
-        c->closed = true;
+    if (c->fd >= 0) {
+        close(c->fd);
+        if (c->swfd >= 0)
+            close(c->swfd);
+        if (c->rwfd >= 0)
+            close(c->rwfd);
+        c->fd = c->swfd = c->rwfd = -1;
         pc__free(c->tail);
         pc__free(c->part);
         c->tail = c->part = NULL;

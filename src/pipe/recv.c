@@ -3,7 +3,7 @@
  * the receive lock.  The connection never reads past the message it is
  * receiving (two system calls per message rather than a read-ahead
  * buffer), so nothing of the stream lives in the object between messages
- * and the fds can be handed to another process at any message boundary.
+ * and the fd can be handed to another process at any message boundary.
  *
  * Timeouts lose nothing: a partial length stays in c->hdr, a partial body
  * in c->part (copied out of the caller's buffer, or the buffer that
@@ -11,55 +11,25 @@
  * A message bigger than the caller's buffer is reported once its length is
  * known (-EMSGSIZE) and stays for the next call.  End of stream between
  * messages is -EPIPE; in the middle of one (the writer died) it is
- * -ECONNRESET and the partial message is dropped.  (A unix socket, which
- * pc_conn_from_fds accepts, reports ECONNRESET after the queued bytes when
- * its peer closed with unread data: an ordinary end of stream.)
+ * -ECONNRESET and the partial message is dropped.  A unix socket whose
+ * peer closed with unread data reports ECONNRESET after the queued bytes:
+ * at a message boundary that is an ordinary end of stream.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/uio.h>
-#include <unistd.h>
+#include <sys/socket.h>
 
 #include "../internal/alloc.h"
-#include "../internal/blocking.h"
 #include "../internal/clock.h"
 #include "conn-internal.h"
-#include "pyconc/coro.h"
 
-/* A read that does not block: RWF_NOWAIT on the blocking fd; where the
- * kernel refuses it, the fd is made O_NONBLOCK for good. */
-static ssize_t read_nowait(pc_conn *c, void *p, size_t n) {
-    if (!c->rnonblock) {
-        struct iovec v = {p, n};
-        ssize_t got = preadv2(c->rfd, &v, 1, -1, RWF_NOWAIT);
-        if (got >= 0 || (errno != EOPNOTSUPP && errno != EINVAL))
-            return got;
-        int fl = fcntl(c->rfd, F_GETFL);
-        if (fl < 0 || fcntl(c->rfd, F_SETFL, fl | O_NONBLOCK) != 0)
-            return -1;
-        c->rnonblock = true;
-    }
-    return read(c->rfd, p, n);
-}
-
-/* One read into p, waiting for data first if there is none: > 0 bytes,
+/* One recv into p, waiting for data first if there is none: > 0 bytes,
  * 0 at end of stream, or -1 with the reason in *wait_err (-ETIMEDOUT,
- * -ECANCELED, -errno).  A thread that waits without a deadline blocks in
- * read(2) itself, as a plain blocking read would: one system call rather
- * than a read, a poll and a read again. */
+ * -ECANCELED, -errno). */
 static ssize_t recv_some(pc_conn *c, void *p, size_t n, int64_t deadline, int *wait_err) {
-    bool block = deadline == PC__NO_DEADLINE && !c->rnonblock && !pc_coro_current();
     for (;;) {
-        ssize_t got;
-        if (block) {
-            pc_gil *g = pc__blocking_begin();
-            got = read(c->rfd, p, n);
-            pc__blocking_end(g);
-        } else {
-            got = read_nowait(c, p, n);
-        }
+        ssize_t got = recv(c->fd, p, n, MSG_DONTWAIT);
         if (got >= 0)
             return got;
         if (errno == EINTR)
@@ -70,7 +40,7 @@ static ssize_t recv_some(pc_conn *c, void *p, size_t n, int64_t deadline, int *w
             *wait_err = -errno;
             return -1;
         }
-        int r = pc__conn_wait(c->rfd, &c->rwfd, POLLIN, deadline);
+        int r = pc__conn_wait(c, &c->rwfd, POLLIN, deadline);
         if (r < 0) {
             *wait_err = r;
             return -1;
@@ -91,7 +61,7 @@ static int end_of_stream(pc_conn *c) {
 
 static int recv_locked(pc_conn *c, void *dst, size_t cap, void **out, size_t *len,
                        int64_t deadline) {
-    if (c->closed)
+    if (c->fd < 0)
         return -EBADF;
     if (c->eof)
         return -EPIPE;
@@ -196,18 +166,18 @@ int pc_conn_poll(pc_conn *c, double timeout) {
         return 0;
     if (r < 0)
         return r;
-    if (c->closed) {
+    if (c->fd < 0) {
         r = -EBADF;
     } else if (c->eof) {
         r = 1;
     } else {
-        struct pollfd p = {.fd = c->rfd, .events = POLLIN};
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
         if (poll(&p, 1, 0) > 0) {
             r = 1;
         } else if (timeout == 0) {
             r = 0;
         } else {
-            r = pc__conn_wait(c->rfd, &c->rwfd, POLLIN, deadline);
+            r = pc__conn_wait(c, &c->rwfd, POLLIN, deadline);
             r = r > 0 ? 1 : r == -ETIMEDOUT ? 0 : r;
         }
     }

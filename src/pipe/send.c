@@ -1,11 +1,10 @@
 /*
- * Sending a message: its 8-byte length and its bytes in one writev where
- * the pipe has room (pc__conn_writev: never a SIGPIPE), under the send
- * lock so that two senders never mix their bytes.  A message of up to
- * PIPE_BUF bytes, length included, goes in whole or not at all.
+ * Sending a message: its 8-byte length and its bytes in one sendmsg where
+ * the socket buffer has room, under the send lock so that two senders
+ * never mix their bytes.
  *
  * A message is all or nothing for the caller: until its first byte is in
- * the pipe, a timeout leaves the stream as it was (-ETIMEDOUT, retry is
+ * the socket, a timeout leaves the stream as it was (-ETIMEDOUT, retry is
  * safe); after that, the unsent rest is copied into the connection (the
  * "tail") and the send reports success, since the message will arrive.  The
  * tail goes out before any later message.  Rejected: marking the
@@ -15,35 +14,21 @@
  * committed - a caller would retry and send the message twice.
  */
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #include "../internal/alloc.h"
 #include "../internal/clock.h"
 #include "conn-internal.h"
-#include "pyconc/coro.h"
 
-/* The pipe capacity a message of n bytes asks for: a few messages' worth,
- * so that the writer and the reader do not take turns (pc__conn_grow caps
- * it). */
-#define GROW_FOR(n) ((n) < SIZE_MAX / 4 ? 4 * (n) : SIZE_MAX)
-
-/* Whether a send may block in writev itself: a thread without a deadline
- * (a coroutine must park through its loop). */
-static bool may_block(int64_t deadline) {
-    return deadline == PC__NO_DEADLINE && !pc_coro_current();
-}
+#define SEND_FLAGS (MSG_NOSIGNAL | MSG_DONTWAIT)
 
 /* Write out the tail of an earlier message.  0 when none is left. */
 static int flush_locked(pc_conn *c, int64_t deadline) {
-    bool block = c->tail && may_block(deadline);
     while (c->tail) {
-        struct iovec iov = {c->tail + c->tail_off, c->tail_len - c->tail_off};
-        ssize_t n = pc__conn_writev(c, &iov, 1, block);
+        ssize_t n = send(c->fd, c->tail + c->tail_off, c->tail_len - c->tail_off, SEND_FLAGS);
         if (n > 0) {
             c->tail_off += (size_t)n;
             if (c->tail_off == c->tail_len) {
@@ -64,29 +49,11 @@ static int flush_locked(pc_conn *c, int64_t deadline) {
             }
             return -e;
         }
-        if (pc__conn_grow(c, GROW_FOR(c->tail_len)))
-            continue;
-        int r = pc__conn_wait(c->wfd, &c->swfd, POLLOUT, deadline);
+        int r = pc__conn_wait(c, &c->swfd, POLLOUT, deadline);
         if (r < 0)
             return r;
     }
     return 0;
-}
-
-/* No more sending after a failed commit: the reader sees the message cut
- * (a socket is shut down for all its copies; a pipe's write end is closed
- * in this process, so the reader sees the cut once every other copy of it
- * is closed too). */
-static void shut_send(pc_conn *c) {
-    c->send_shut = true;
-    if (c->wsock) {
-        shutdown(c->wfd, SHUT_WR);
-        return;
-    }
-    close(c->wfd);
-    if (c->swfd >= 0)
-        close(c->swfd);
-    c->wfd = c->swfd = -1;
 }
 
 /* The message was cut at `sent` bytes of hdr+buf: keep the rest.  Returns
@@ -98,7 +65,8 @@ static int keep_rest(pc_conn *c, const unsigned char *hdr, const unsigned char *
     size_t total = PC__CONN_HDR + len, rest = total - sent;
     unsigned char *t = pc__malloc(rest);
     if (!t) {
-        shut_send(c);
+        shutdown(c->fd, SHUT_WR);
+        c->send_shut = true;
         return -ENOMEM;
     }
     size_t h = sent < PC__CONN_HDR ? PC__CONN_HDR - sent : 0;
@@ -111,7 +79,7 @@ static int keep_rest(pc_conn *c, const unsigned char *hdr, const unsigned char *
 }
 
 static int send_locked(pc_conn *c, const unsigned char *buf, size_t len, int64_t deadline) {
-    if (c->closed)
+    if (c->fd < 0)
         return -EBADF;
     if (c->send_shut)
         return -EPIPE;
@@ -122,20 +90,18 @@ static int send_locked(pc_conn *c, const unsigned char *buf, size_t len, int64_t
     unsigned char hdr[PC__CONN_HDR];
     memcpy(hdr, &n64, sizeof hdr);
     size_t total = PC__CONN_HDR + len, sent = 0;
-    bool block = may_block(deadline);
-    if (total > PIPE_BUF)
-        pc__conn_grow(c, GROW_FOR(total));
     for (;;) {
         struct iovec iov[2];
-        int niov = 1;
+        struct msghdr m = {.msg_iov = iov};
         if (sent < PC__CONN_HDR) {
             iov[0] = (struct iovec){hdr + sent, PC__CONN_HDR - sent};
             iov[1] = (struct iovec){(void *)buf, len};
-            niov = len ? 2 : 1;
+            m.msg_iovlen = len ? 2 : 1;
         } else {
             iov[0] = (struct iovec){(void *)(buf + (sent - PC__CONN_HDR)), total - sent};
+            m.msg_iovlen = 1;
         }
-        ssize_t n = pc__conn_writev(c, iov, niov, block);
+        ssize_t n = sendmsg(c->fd, &m, SEND_FLAGS);
         if (n > 0) {
             sent += (size_t)n;
             if (sent == total)
@@ -146,12 +112,9 @@ static int send_locked(pc_conn *c, const unsigned char *buf, size_t len, int64_t
             continue;
         if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
             return -EPIPE;
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            r = -errno;
-        else if (pc__conn_grow(c, GROW_FOR(total)))
-            continue;
-        else
-            r = pc__conn_wait(c->wfd, &c->swfd, POLLOUT, deadline);
+        r = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+                ? -errno
+                : pc__conn_wait(c, &c->swfd, POLLOUT, deadline);
         if (r >= 0)
             continue;
         return sent == 0 ? r : keep_rest(c, hdr, buf, len, sent, r);
@@ -181,7 +144,7 @@ int pc_conn_flush(pc_conn *c, double timeout) {
     int r = pc_lock_acquire(&c->slock, true, pc__remaining(deadline));
     if (r < 0)
         return r;
-    r = c->closed ? -EBADF : flush_locked(c, deadline);
+    r = c->fd < 0 ? -EBADF : flush_locked(c, deadline);
     pc_lock_release(&c->slock);
     return r;
 }
