@@ -155,3 +155,52 @@ Test(coro_wait, timeouts_work_as_in_threads) {
     pc_coro_free(c);
     pc_queue_free(q);
 }
+
+/* A thread wakes a coroutine; the coroutine ends and its loop is closed at
+ * once, while the waking thread may still be inside the loop's wake-up
+ * path.  The loop must outlive the waker (loop.c, remote_wakers): ASan and
+ * TSan report a use after free otherwise. */
+#define CLOSE_ROUNDS 2000
+
+struct closing {
+    pc_sem *ready;
+    pc_event *go;
+};
+
+static void *waker(void *arg) {
+    struct closing *k = arg;
+    for (int i = 0; i < CLOSE_ROUNDS; i++) {
+        expect_rc(pc_sem_acquire(k->ready, true, 30.0), 0);
+        expect_rc(pc_event_set(k->go), 0);
+    }
+    return NULL;
+}
+
+static int waits_for_go(void *arg, void **value) {
+    (void)value;
+    struct closing *k = arg;
+    expect_rc(pc_sem_release(k->ready, 1), 0);
+    return pc_event_wait(k->go, 30.0);
+}
+
+Test(coro_wait, a_loop_closed_right_after_a_remote_wake_outlives_the_waker, .timeout = 120) {
+    struct closing k;
+    expect_rc(pc_sem_new(&k.ready, 0), 0);
+    expect_rc(pc_event_new(&k.go), 0);
+    pc_thread *t;
+    expect_rc(pc_thread_new(&t, waker, &k, NULL), 0);
+    expect_rc(pc_thread_start(t), 0);
+    for (int i = 0; i < CLOSE_ROUNDS; i++) {
+        expect_rc(pc_event_clear(k.go), 0);
+        pc_coro *c;
+        expect_rc(pc_coro_spawn(&c, waits_for_go, &k, NULL), 0);
+        expect_rc(pc_coro_join(c, 30.0), 0);
+        expect_rc(pc_coro_error(c), 0);
+        pc_coro_free(c);
+        expect_rc(pc_loop_close(), 0);
+    }
+    expect_rc(pc_thread_join(t, 30.0), 0);
+    pc_thread_free(t);
+    pc_event_free(k.go);
+    pc_sem_free(k.ready);
+}

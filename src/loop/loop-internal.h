@@ -129,6 +129,11 @@ struct pc_loop {
     _Atomic bool attention;
     _Atomic(pc_coro *) incoming; /* lock-free stack of woken coroutines */
     _Atomic bool sleeping;       /* owner sets around epoll_wait; wakers read */
+    /* Remote wakers between publishing their work and the end of their
+     * wake_loop(): the loop's memory must outlive them (loop_destroy waits
+     * for 0).  Incremented seq_cst before the publish; decremented release
+     * after the wake, pairing with the acquire load in loop_destroy. */
+    _Atomic unsigned remote_wakers;
 
     /* signal.c: the loop's signal handlers; NULL until the first one */
     struct pc__loop_signals *sigs; /* owner */

@@ -20,7 +20,10 @@
  * then reads `sleeping`; the loop sets `sleeping` (seq_cst), then looks
  * for work once more before epoll_wait.  Either the loop sees the work or
  * the waker sees the loop asleep and writes the eventfd.  So a wake-up
- * costs a system call only when the loop really sleeps.
+ * costs a system call only when the loop really sleeps.  Once its work is
+ * published the loop may run it and be closed before the waker finished
+ * its wake-up; remote_wakers counts wakers in that window and the loop's
+ * memory is freed only when none is left.
  *
  * LoopExit: when coroutines live but none is ready, no timer is armed, no
  * fd is waited on, and no other pyconc thread is alive that could wake
@@ -42,6 +45,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -108,6 +112,12 @@ static void free_callbacks(pc__callback *cb) {
 }
 
 static void loop_destroy(pc_loop *l) {
+    /* A remote waker may have published work that this loop already ran
+     * (the coroutine it woke ended, the callback it posted ran) and still
+     * be inside wake_loop(): wait until it left.  acquire: pairs with the
+     * release decrement in remote_done(). */
+    while (atomic_load_explicit(&l->remote_wakers, memory_order_acquire))
+        sched_yield();
     pc__signals_loop_gone(l);
     pc__watch_loop_gone(l);
     free_callbacks(l->soon_head);
@@ -173,7 +183,20 @@ static void wake_loop(pc_loop *l) {
     }
 }
 
+/* Bracket a remote waker's publish + wake_loop(): once its work is
+ * published the loop may run it and be closed at once; loop_destroy waits
+ * for the count to drop to 0 before it frees anything. */
+static void remote_begin(pc_loop *l) {
+    atomic_fetch_add(&l->remote_wakers, 1); /* seq_cst: before the publish */
+}
+
+static void remote_done(pc_loop *l) {
+    /* release: pairs with the acquire load in loop_destroy() */
+    atomic_fetch_sub_explicit(&l->remote_wakers, 1, memory_order_release);
+}
+
 void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c) {
+    remote_begin(l);
     /* relaxed: only a first guess; the seq_cst CAS below publishes c */
     pc_coro *head = atomic_load_explicit(&l->incoming, memory_order_relaxed);
     do
@@ -181,6 +204,7 @@ void pc__loop_make_ready_remote(pc_loop *l, pc_coro *c) {
     /* seq_cst: ordered before the load of `sleeping` in wake_loop() */
     while (!atomic_compare_exchange_weak(&l->incoming, &head, c));
     wake_loop(l);
+    remote_done(l);
 }
 
 /* Move what other threads sent into the owner's queues. */
@@ -229,12 +253,14 @@ void pc__loop_post(pc_loop *l, pc__callback *c) {
 
 void pc__loop_post_remote(pc_loop *l, pc__callback *c) {
     c->next = NULL;
+    remote_begin(l);
     pc__guard_lock(&l->remote_guard);
     *l->remote_tail = c;
     l->remote_tail = &c->next;
     pc__guard_unlock(&l->remote_guard);
     atomic_store(&l->attention, true); /* seq_cst: before the load in wake_loop() */
     wake_loop(l);
+    remote_done(l);
 }
 
 int pc_loop_call_soon(pc_loop *l, pc_callback cb, void *arg) {
