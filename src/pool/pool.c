@@ -11,7 +11,11 @@
  * Why a future per task, even inside a map: one outcome type for apply,
  * map, imap and callbacks, each waitable from threads and coroutines, and
  * terminate/cancel work on each task alone.  The cost is one allocation
- * per task besides the job's; a map's whole chunk shares one job.
+ * per task besides the job's; a map's whole chunk shares one job.  A job
+ * of one task (apply_async) lives in its future's allocation
+ * (pc__future_new_ext): job, argument and future are one block, and a
+ * short result is kept in the future, so a trivial task costs one
+ * allocation, made and usually freed by the submitting thread.
  *
  * Close: no more submissions, then the queue is shut down (not
  * immediately): the workers drain it and end.  An iterator created
@@ -49,6 +53,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../future/future-internal.h"
 #include "../internal/alloc.h"
 #include "../internal/clock.h"
 #include "pool-internal.h"
@@ -137,11 +142,20 @@ int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k
     for (size_t i = 0; i < k; i++)
         total += items[i].len;
     size_t head = sizeof(pc__job) + k * sizeof(pc_future *) + (k + 1) * sizeof(size_t);
-    pc__job *j = pc__malloc(head + total);
-    if (!j)
+    pc__job *j;
+    pc_future *own = NULL;
+    if (k == 1) { /* apply_async's case: job, future and argument in one block */
+        void *ext;
+        int r = pc__future_new_ext(&own, head + total, &ext);
+        if (r)
+            return r;
+        j = ext;
+    } else if ((j = pc__malloc(head + total)) == NULL) {
         return -ENOMEM;
+    }
     atomic_init(&j->refs, 1);
     j->fn = fn;
+    j->embedded = own != NULL;
     j->count = k;
     j->futs = (pc_future **)(j + 1);
     j->offs = (size_t *)(j->futs + k);
@@ -152,12 +166,16 @@ int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k
         if (items[i].len)
             memcpy(j->data + off, items[i].ptr, items[i].len);
         off += items[i].len;
-        int r = pc_future_new(&j->futs[i]);
-        if (r) {
-            while (i-- > 0)
-                pc_future_release(j->futs[i]);
-            pc__free(j);
-            return r;
+        if (own) {
+            j->futs[i] = own; /* k == 1: the job holds the future's first reference */
+        } else {
+            int r = pc_future_new(&j->futs[i]);
+            if (r) {
+                while (i-- > 0)
+                    pc_future_release(j->futs[i]);
+                pc__free(j);
+                return r;
+            }
         }
         futs[i] = pc_future_retain(j->futs[i]);
     }
@@ -170,6 +188,10 @@ void pc__job_release(pc__job *j) {
     /* acq_rel: the last one sees the others' uses */
     if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (j->embedded) { /* the job's memory goes with its future's */
+        pc_future_release(j->futs[0]);
+        return;
+    }
     for (size_t i = 0; i < j->count; i++)
         pc_future_release(j->futs[i]);
     pc__free(j);
