@@ -142,6 +142,35 @@ Test(pool, callbacks_run_once, .timeout = 30) {
     }
 }
 
+/* Every allocation of an apply_async with callbacks fails in turn: each
+ * time -ENOMEM, no callback, nothing leaked (the sanitizer builds check);
+ * then the call succeeds.  The one worker allocates nothing meanwhile
+ * (a short result lives inside the future), so the count is this
+ * thread's alone. */
+Test(pool, apply_async_reports_each_allocation_failure, .timeout = 30) {
+    pc_pool *p = new_pool(1);
+    int x = 6;
+    pc_pool_callbacks cbs = {on_ok, on_err, (void *)0L};
+    long nth = 1;
+    for (;; nth++) {
+        pc_future *f = NULL;
+        pc_alloc_fail_nth(nth);
+        int r = pc_pool_apply_async(p, square, &x, sizeof x, &cbs, &f);
+        pc_alloc_fail_nth(0);
+        if (r == 0) {
+            cr_assert_eq(result_int(f), 36);
+            pc_future_release(f);
+            break;
+        }
+        expect_rc(r, -ENOMEM);
+        cr_assert_lt(nth, 10, "apply_async keeps failing");
+    }
+    cr_assert_gt(nth, 1, "no allocation was made to fail");
+    end_pool(p); /* the callback ran before the worker ended */
+    cr_assert_eq(atomic_load(&cb_hits[0]), 1);
+    cr_assert_eq(atomic_load(&ecb_hits[0]), 0);
+}
+
 /* ---- initializer and maxtasksperchild ---- */
 
 static _Atomic int inits;

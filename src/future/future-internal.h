@@ -90,12 +90,14 @@ typedef struct pc__outcome {
 } pc__outcome;
 
 /*
- * A new future (one reference) with `extra` more bytes in the same
- * allocation, aligned as max_align_t, at *ext: they live as long as the
- * future, so whatever lives there holds a reference to it.  The pool puts
- * a single-task job there: one allocation per apply_async.  0, -ENOMEM.
+ * A new future with `refs` references (>= 1, the caller's to hand out:
+ * cheaper than retaining a future nobody else sees yet) and `extra` more
+ * bytes in the same allocation, aligned as max_align_t, at *ext: they live
+ * as long as the future, so whatever lives there holds a reference to it.
+ * The pool puts a single-task job there: one allocation per apply_async.
+ * 0, -ENOMEM.
  */
-int pc__future_new_ext(pc_future **f, size_t extra, void **ext);
+int pc__future_new_ext(pc_future **f, long refs, size_t extra, void **ext);
 
 /*
  * Make `f` done with `o` (whose owned memory it takes on success), wake

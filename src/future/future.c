@@ -38,7 +38,7 @@
 /* The future's size rounded up so that the extra bytes are aligned. */
 #define FUTURE_HEAD ((sizeof(pc_future) + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1))
 
-int pc__future_new_ext(pc_future **f, size_t extra, void **ext) {
+int pc__future_new_ext(pc_future **f, long refs, size_t extra, void **ext) {
     if (extra > SIZE_MAX - FUTURE_HEAD)
         return -ENOMEM;
     pc_future *n = pc__malloc(FUTURE_HEAD + extra);
@@ -47,7 +47,7 @@ int pc__future_new_ext(pc_future **f, size_t extra, void **ext) {
     /* only the future's head is zeroed: the extra bytes are the caller's,
      * and `small` is written before it is read */
     memset(n, 0, offsetof(pc_future, small));
-    atomic_init(&n->refs, 1);
+    atomic_init(&n->refs, refs);
     n->cbs_tail = &n->cbs;
     *f = n;
     if (ext)
@@ -58,7 +58,7 @@ int pc__future_new_ext(pc_future **f, size_t extra, void **ext) {
 int pc_future_new(pc_future **f) {
     if (!f)
         return -EINVAL;
-    return pc__future_new_ext(f, 0, NULL);
+    return pc__future_new_ext(f, 1, 0, NULL);
 }
 
 pc_future *pc_future_retain(pc_future *f) {

@@ -146,7 +146,7 @@ int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k
     pc_future *own = NULL;
     if (k == 1) { /* apply_async's case: job, future and argument in one block */
         void *ext;
-        int r = pc__future_new_ext(&own, head + total, &ext);
+        int r = pc__future_new_ext(&own, 2, head + total, &ext); /* the job's, the caller's */
         if (r)
             return r;
         j = ext;
@@ -166,9 +166,12 @@ int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k
         if (items[i].len)
             memcpy(j->data + off, items[i].ptr, items[i].len);
         off += items[i].len;
-        if (own) {
-            j->futs[i] = own; /* k == 1: the job holds the future's first reference */
-        } else {
+    }
+    j->offs[k] = off;
+    if (own) {
+        futs[0] = j->futs[0] = own;
+    } else {
+        for (size_t i = 0; i < k; i++) {
             int r = pc_future_new(&j->futs[i]);
             if (r) {
                 while (i-- > 0)
@@ -176,10 +179,9 @@ int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k
                 pc__free(j);
                 return r;
             }
+            futs[i] = pc_future_retain(j->futs[i]);
         }
-        futs[i] = pc_future_retain(j->futs[i]);
     }
-    j->offs[k] = off;
     *jp = j;
     return 0;
 }
