@@ -283,10 +283,18 @@ Test(future, alloc_failure) {
     pc_future_release(f);
 }
 
-/* A short result lives inside the future: it takes no allocation. */
+/* A short result (at most 31 bytes) lives inside the future: it takes no
+ * allocation.  32 bytes take one. */
 Test(future, short_result_allocates_nothing) {
+    pc_future *g = new_future();
+    char big[32];
+    memset(big, 'z', sizeof big);
+    pc_alloc_fail_nth(1);
+    expect_rc(pc_future_set_result(g, big, sizeof big), -ENOMEM);
+    expect_rc(pc_future_set_result(g, big, sizeof big), 0);
+    pc_future_release(g);
     pc_future *f = new_future();
-    char text[30];
+    char text[31];
     memset(text, 'x', sizeof text);
     pc_alloc_fail_nth(1);
     expect_rc(pc_future_set_result(f, text, sizeof text), 0);

@@ -105,7 +105,7 @@ PC_EXTERN int pc_future_set_running(pc_future *f);
  * callbacks on the calling thread, in the order they were added.
  * 0; -EALREADY when finished already (a result is set once); -ECANCELED
  * when the future was cancelled (the result is dropped); -ENOMEM (the
- * future is then unchanged: set an error instead; a result shorter than
+ * future is then unchanged: set an error instead; a result of at most
  * 31 bytes is kept inside the future and never fails for memory);
  * -EINVAL.
  */
