@@ -72,7 +72,8 @@ struct pc_future {
     /* executor.c: the task, fixed before the future is queued */
     pc_coro_fn task_fn;
     void *task_arg;
-    /* a short result, written under the guard before the final state */
+    /* a short result, written under the guard before the final state.
+     * Last: pc__future_new_ext zeroes every field before it, not it */
     unsigned char small[PC__FSMALL];
     /* pc__future_new_ext's extra bytes follow, aligned as max_align_t */
 };

@@ -13,9 +13,10 @@
  * terminate/cancel work on each task alone.  The cost is one allocation
  * per task besides the job's; a map's whole chunk shares one job.  A job
  * of one task (apply_async) lives in its future's allocation
- * (pc__future_new_ext): job, argument and future are one block, and a
- * short result is kept in the future, so a trivial task costs one
- * allocation, made and usually freed by the submitting thread.
+ * (pc__future_new_ext) when its argument is short (EMBED_MAX): job,
+ * argument and future are one block, and a short result is kept in the
+ * future, so a trivial task costs one allocation, made and usually freed
+ * by the submitting thread.
  *
  * Close: no more submissions, then the queue is shut down (not
  * immediately): the workers drain it and end.  An iterator created
@@ -136,6 +137,9 @@ int pc_task_fail(pc_task_result *out, int code, const char *fmt, ...) {
 
 /* ---- jobs ---------------------------------------------------------------- */
 
+/* The largest argument a single-task job keeps in its future's block. */
+enum { EMBED_MAX = 256 };
+
 int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k,
                 pc_future **futs) {
     size_t total = 0;
@@ -144,7 +148,10 @@ int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k
     size_t head = sizeof(pc__job) + k * sizeof(pc_future *) + (k + 1) * sizeof(size_t);
     pc__job *j;
     pc_future *own = NULL;
-    if (k == 1) { /* apply_async's case: job, future and argument in one block */
+    /* apply_async's case: job, future and argument in one block.  Only a
+     * short argument: the block lives as long as the caller keeps the
+     * future, and a big copy should go when the task is done. */
+    if (k == 1 && total <= EMBED_MAX) {
         void *ext;
         int r = pc__future_new_ext(&own, 2, head + total, &ext); /* the job's, the caller's */
         if (r)
