@@ -267,8 +267,9 @@ Test(future, alloc_failure) {
     pc_alloc_fail_nth(1);
     expect_rc(pc_future_new(&f), -ENOMEM);
     f = new_future();
+    static const char big[] = "a result too long to be kept inside the future";
     pc_alloc_fail_nth(1);
-    expect_rc(pc_future_set_result(f, "abc", 3), -ENOMEM);
+    expect_rc(pc_future_set_result(f, big, sizeof big), -ENOMEM);
     cr_assert(!pc_future_done(f)); /* unchanged: an error can still be set */
     struct log l = {0};
     struct tagged t = {&l, 1};
@@ -279,6 +280,33 @@ Test(future, alloc_failure) {
     cr_assert_null(pc_future_error_message(f));
     expect_rc(pc_future_error(f), -EIO);
     cr_assert_eq(l.n, 0); /* the failed add never runs */
+    pc_future_release(f);
+}
+
+/* A short result (at most 31 bytes) lives inside the future: it takes no
+ * allocation.  32 bytes take one. */
+Test(future, short_result_allocates_nothing) {
+    pc_future *g = new_future();
+    char big[32];
+    memset(big, 'z', sizeof big);
+    pc_alloc_fail_nth(1);
+    expect_rc(pc_future_set_result(g, big, sizeof big), -ENOMEM);
+    expect_rc(pc_future_set_result(g, big, sizeof big), 0);
+    pc_future_release(g);
+    pc_future *f = new_future();
+    char text[31];
+    memset(text, 'x', sizeof text);
+    pc_alloc_fail_nth(1);
+    expect_rc(pc_future_set_result(f, text, sizeof text), 0);
+    pc_alloc_fail_nth(0);
+    const void *b;
+    size_t n;
+    expect_rc(pc_future_result(f, &b, &n, 0), 0);
+    cr_assert_eq(n, sizeof text);
+    cr_assert_eq(memcmp(b, text, n), 0);
+    cr_assert_eq(((const char *)b)[n], 0, "a short result is NUL-terminated too");
+    expect_rc(pc_future_set_result(f, "y", 1), -EALREADY);
+    cr_assert_eq(((const char *)b)[0], 'x', "a refused result leaves the first one");
     pc_future_release(f);
 }
 

@@ -142,6 +142,72 @@ Test(pool, callbacks_run_once, .timeout = 30) {
     }
 }
 
+/* The bytes of the argument, summed: an int. */
+static int byte_sum(const void *arg, size_t len, pc_task_result *out) {
+    int s = 0;
+    for (size_t i = 0; i < len; i++)
+        s += ((const unsigned char *)arg)[i];
+    return pc_task_return(out, &s, sizeof s);
+}
+
+/* Arguments on both sides of the size kept in the future's own block
+ * (docs/pool.md): each copied whole, each result right. */
+Test(pool, apply_async_copies_short_and_long_arguments, .timeout = 30) {
+    pc_pool *p = new_pool(2);
+    static unsigned char buf[5000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 7);
+    size_t lens[] = {0, 1, 255, 256, 257, 4999};
+    pc_future *fs[6];
+    for (int i = 0; i < 6; i++)
+        expect_rc(pc_pool_apply_async(p, byte_sum, lens[i] ? buf : NULL, lens[i], NULL, &fs[i]), 0);
+    for (int i = 0; i < 6; i++) {
+        int want = 0;
+        for (size_t k = 0; k < lens[i]; k++)
+            want += buf[k];
+        cr_assert_eq(result_int(fs[i]), want, "argument of %zu bytes", lens[i]);
+        pc_future_release(fs[i]);
+    }
+    end_pool(p);
+}
+
+/* Every allocation of an apply_async with callbacks fails in turn: each
+ * time -ENOMEM, no callback, nothing leaked (the sanitizer builds check);
+ * then the call succeeds.  A short argument (one block for job and
+ * future) and a long one (a job of its own).  The one worker allocates
+ * nothing meanwhile (a short result lives inside the future), so the
+ * count is this thread's alone. */
+Test(pool, apply_async_reports_each_allocation_failure, .timeout = 30) {
+    pc_pool *p = new_pool(1);
+    static unsigned char big[1000];
+    size_t lens[] = {4, sizeof big};
+    for (int c = 0; c < 2; c++) {
+        pc_pool_callbacks cbs = {on_ok, on_err, (void *)(long)c};
+        long nth = 1;
+        for (;; nth++) {
+            pc_future *f = NULL;
+            pc_alloc_fail_nth(nth);
+            int r = pc_pool_apply_async(p, byte_sum, big, lens[c], &cbs, &f);
+            pc_alloc_fail_nth(0);
+            if (r == 0) {
+                cr_assert_eq(result_int(f), 0);
+                pc_future_release(f);
+                break;
+            }
+            expect_rc(r, -ENOMEM);
+            cr_assert_lt(nth, 10, "apply_async keeps failing");
+        }
+        /* short: the block, the callbacks' record, the future's callback
+         * node; long: the job and the future apart */
+        cr_assert_eq(nth - 1, c == 0 ? 3 : 4, "allocations made: %ld", nth - 1);
+    }
+    end_pool(p); /* the callbacks ran before the worker ended */
+    for (int c = 0; c < 2; c++) {
+        cr_assert_eq(atomic_load(&cb_hits[c]), 1);
+        cr_assert_eq(atomic_load(&ecb_hits[c]), 0);
+    }
+}
+
 /* ---- initializer and maxtasksperchild ---- */
 
 static _Atomic int inits;

@@ -90,8 +90,11 @@ PC_EXTERN int pc_set_allocator(const pc_allocator *a);
  */
 PC_EXTERN void pc_alloc_fail_nth(long nth);
 
-/* The number of allocations made through the hooks so far (successful or
- * injected failures).  Tests use it to walk every allocation of a call. */
+/* The number of allocations made through the hooks (successful or
+ * injected failures) since counting started: with the first call of
+ * pc_alloc_count or pc_alloc_fail_nth, so that a program that never asks
+ * pays nothing for the count.  Tests use the difference of two calls to
+ * walk every allocation of a call.  Thread-safe. */
 PC_EXTERN long pc_alloc_count(void);
 
 /* Private: the wait queue that blocking primitives park on (see the

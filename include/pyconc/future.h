@@ -105,7 +105,9 @@ PC_EXTERN int pc_future_set_running(pc_future *f);
  * callbacks on the calling thread, in the order they were added.
  * 0; -EALREADY when finished already (a result is set once); -ECANCELED
  * when the future was cancelled (the result is dropped); -ENOMEM (the
- * future is then unchanged: set an error instead); -EINVAL.
+ * future is then unchanged: set an error instead; a result of at most
+ * 31 bytes is kept inside the future and never fails for memory);
+ * -EINVAL.
  */
 PC_EXTERN int pc_future_set_result(pc_future *f, const void *bytes, size_t len);
 /* Finish with the pointer `value` (stored, never followed).  As

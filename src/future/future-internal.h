@@ -22,6 +22,10 @@
 
 enum { PC__FK_NONE = 0, PC__FK_BYTES = 1, PC__FK_VALUE = 2 };
 
+/* Results shorter than this (their NUL included) are kept in the future
+ * itself: a trivial task's result then costs no allocation. */
+enum { PC__FSMALL = 32 };
+
 typedef struct pc__fcb {
     struct pc__fcb *next;
     pc_future_done_fn cb;
@@ -60,7 +64,7 @@ struct pc_future {
     int kind;                 /* PC__FK_* */
     int error;                /* 0, the task's code, or -ECANCELED */
     char *message;            /* owned; NULL when none */
-    void *value;              /* the pointer, or the owned bytes */
+    void *value;              /* the pointer, or the bytes (owned, or `small`) */
     size_t len;               /* bytes */
     pc__waitq waiters;        /* guarded by guard: result/value callers */
     pc__fwatch *watch_head;   /* guarded by guard: watch sets (wait.c) */
@@ -68,6 +72,10 @@ struct pc_future {
     /* executor.c: the task, fixed before the future is queued */
     pc_coro_fn task_fn;
     void *task_arg;
+    /* a short result, written under the guard before the final state.
+     * Last: pc__future_new_ext zeroes every field before it, not it */
+    unsigned char small[PC__FSMALL];
+    /* pc__future_new_ext's extra bytes follow, aligned as max_align_t */
 };
 
 /* An outcome to settle a future with. */
@@ -77,7 +85,20 @@ typedef struct pc__outcome {
     char *message;
     void *value;
     size_t len;
+    /* PC__FK_BYTES only: `value` is the caller's (len < PC__FSMALL); the
+     * settle copies it into the future's `small`, under the guard */
+    bool small;
 } pc__outcome;
+
+/*
+ * A new future with `refs` references (>= 1, the caller's to hand out:
+ * cheaper than retaining a future nobody else sees yet) and `extra` more
+ * bytes in the same allocation, aligned as max_align_t, at *ext: they live
+ * as long as the future, so whatever lives there holds a reference to it.
+ * The pool puts a single-task job there: one allocation per apply_async.
+ * 0, -ENOMEM.
+ */
+int pc__future_new_ext(pc_future **f, long refs, size_t extra, void **ext);
 
 /*
  * Make `f` done with `o` (whose owned memory it takes on success), wake

@@ -26,6 +26,7 @@
  * event's own mechanism, inline.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +35,30 @@
 #include "../internal/clock.h"
 #include "future-internal.h"
 
+/* The future's size rounded up so that the extra bytes are aligned. */
+#define FUTURE_HEAD ((sizeof(pc_future) + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1))
+
+int pc__future_new_ext(pc_future **f, long refs, size_t extra, void **ext) {
+    if (extra > SIZE_MAX - FUTURE_HEAD)
+        return -ENOMEM;
+    pc_future *n = pc__malloc(FUTURE_HEAD + extra);
+    if (!n)
+        return -ENOMEM;
+    /* only the future's head is zeroed: the extra bytes are the caller's,
+     * and `small` is written before it is read */
+    memset(n, 0, offsetof(pc_future, small));
+    atomic_init(&n->refs, refs);
+    n->cbs_tail = &n->cbs;
+    *f = n;
+    if (ext)
+        *ext = (unsigned char *)n + FUTURE_HEAD;
+    return 0;
+}
+
 int pc_future_new(pc_future **f) {
     if (!f)
         return -EINVAL;
-    pc_future *n = pc__calloc(1, sizeof *n);
-    if (!n)
-        return -ENOMEM;
-    atomic_init(&n->refs, 1);
-    n->cbs_tail = &n->cbs;
-    *f = n;
-    return 0;
+    return pc__future_new_ext(f, 1, 0, NULL);
 }
 
 pc_future *pc_future_retain(pc_future *f) {
@@ -62,7 +77,7 @@ static void future_free(pc_future *f) {
         n = c->next;
         pc__free(c);
     }
-    if (f->kind == PC__FK_BYTES)
+    if (f->kind == PC__FK_BYTES && f->value != f->small)
         pc__free(f->value);
     pc__free(f->message);
     pc__free(f);
@@ -110,6 +125,13 @@ int pc__future_settle(pc_future *f, const pc__outcome *o, pc__fcb **cbs) {
     f->message = o->message;
     f->value = o->value;
     f->len = o->len;
+    if (o->small) {
+        /* under the guard: only the settle that wins writes `small` */
+        if (o->len)
+            memcpy(f->small, o->value, o->len);
+        f->small[o->len] = 0;
+        f->value = f->small;
+    }
     /* release; pairs with load_state() */
     atomic_store_explicit(&f->state, o->state, memory_order_release);
     pc__waiter *chain = pc__waitq_take_all(&f->waiters, 0, NULL);
@@ -157,6 +179,14 @@ int pc_future_set_result(pc_future *f, const void *bytes, size_t len) {
         return -EINVAL;
     if (is_done(load_state(f))) /* before copying; settle decides for good */
         return load_state(f) == PC_FUTURE_CANCELLED ? -ECANCELED : -EALREADY;
+    if (len < PC__FSMALL) {
+        pc__outcome o = {.state = PC_FUTURE_FINISHED,
+                         .kind = PC__FK_BYTES,
+                         .value = (void *)bytes,
+                         .len = len,
+                         .small = true};
+        return settle_and_call(f, &o);
+    }
     char *copy = pc__malloc(len + 1);
     if (!copy)
         return -ENOMEM;

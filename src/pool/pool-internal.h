@@ -17,10 +17,13 @@
 #include "pyconc/sync.h"
 
 /* One queue item: a chunk of tasks of one function, with copies of their
- * arguments and a reference to each task's future. */
+ * arguments and a reference to each task's future.  A job of one task
+ * lives in its future's own allocation (`embedded`): its reference on
+ * that future keeps its memory, and dropping it is the job's free. */
 typedef struct pc__job {
     _Atomic int refs; /* the holder's (queue, then worker) + a terminating thread's */
     pc_task_fn fn;    /* fixed */
+    bool embedded;    /* fixed: in futs[0]'s allocation */
     size_t count;     /* fixed */
     pc_future **futs; /* fixed: count futures, one reference each */
     size_t *offs;     /* fixed: count + 1 offsets into data */

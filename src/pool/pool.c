@@ -11,7 +11,12 @@
  * Why a future per task, even inside a map: one outcome type for apply,
  * map, imap and callbacks, each waitable from threads and coroutines, and
  * terminate/cancel work on each task alone.  The cost is one allocation
- * per task besides the job's; a map's whole chunk shares one job.
+ * per task besides the job's; a map's whole chunk shares one job.  A job
+ * of one task (apply_async) lives in its future's allocation
+ * (pc__future_new_ext) when its argument is short (EMBED_MAX): job,
+ * argument and future are one block, and a short result is kept in the
+ * future, so a trivial task costs one allocation, made and usually freed
+ * by the submitting thread.
  *
  * Close: no more submissions, then the queue is shut down (not
  * immediately): the workers drain it and end.  An iterator created
@@ -49,6 +54,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../future/future-internal.h"
 #include "../internal/alloc.h"
 #include "../internal/clock.h"
 #include "pool-internal.h"
@@ -131,17 +137,32 @@ int pc_task_fail(pc_task_result *out, int code, const char *fmt, ...) {
 
 /* ---- jobs ---------------------------------------------------------------- */
 
+/* The largest argument a single-task job keeps in its future's block. */
+enum { EMBED_MAX = 256 };
+
 int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k,
                 pc_future **futs) {
     size_t total = 0;
     for (size_t i = 0; i < k; i++)
         total += items[i].len;
     size_t head = sizeof(pc__job) + k * sizeof(pc_future *) + (k + 1) * sizeof(size_t);
-    pc__job *j = pc__malloc(head + total);
-    if (!j)
+    pc__job *j;
+    pc_future *own = NULL;
+    /* apply_async's case: job, future and argument in one block.  Only a
+     * short argument: the block lives as long as the caller keeps the
+     * future, and a big copy should go when the task is done. */
+    if (k == 1 && total <= EMBED_MAX) {
+        void *ext;
+        int r = pc__future_new_ext(&own, 2, head + total, &ext); /* the job's, the caller's */
+        if (r)
+            return r;
+        j = ext;
+    } else if ((j = pc__malloc(head + total)) == NULL) {
         return -ENOMEM;
+    }
     atomic_init(&j->refs, 1);
     j->fn = fn;
+    j->embedded = own != NULL;
     j->count = k;
     j->futs = (pc_future **)(j + 1);
     j->offs = (size_t *)(j->futs + k);
@@ -152,16 +173,22 @@ int pc__job_new(pc__job **jp, pc_task_fn fn, const pc_pool_item *items, size_t k
         if (items[i].len)
             memcpy(j->data + off, items[i].ptr, items[i].len);
         off += items[i].len;
-        int r = pc_future_new(&j->futs[i]);
-        if (r) {
-            while (i-- > 0)
-                pc_future_release(j->futs[i]);
-            pc__free(j);
-            return r;
-        }
-        futs[i] = pc_future_retain(j->futs[i]);
     }
     j->offs[k] = off;
+    if (own) {
+        futs[0] = j->futs[0] = own;
+    } else {
+        for (size_t i = 0; i < k; i++) {
+            int r = pc_future_new(&j->futs[i]);
+            if (r) {
+                while (i-- > 0)
+                    pc_future_release(j->futs[i]);
+                pc__free(j);
+                return r;
+            }
+            futs[i] = pc_future_retain(j->futs[i]);
+        }
+    }
     *jp = j;
     return 0;
 }
@@ -170,6 +197,10 @@ void pc__job_release(pc__job *j) {
     /* acq_rel: the last one sees the others' uses */
     if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (j->embedded) { /* the job's memory goes with its future's */
+        pc_future_release(j->futs[0]);
+        return;
+    }
     for (size_t i = 0; i < j->count; i++)
         pc_future_release(j->futs[i]);
     pc__free(j);
