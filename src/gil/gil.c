@@ -77,13 +77,20 @@
 #include "pyconc/gil.h"
 
 enum {
-    DROP_TIMER = 1, /* a waiter waited a switch interval without a switch */
-    DROP_COUNT = 2, /* count-based interval: somebody waits, count checks */
-    DROP_PRIO = 4,  /* a prioritized waiter: drop at the next check */
+    DROP_TIMER = 1,    /* a waiter waited a switch interval without a switch */
+    DROP_COUNT = 2,    /* count-based interval: somebody waits, count checks */
+    DROP_PRIO = 4,     /* a prioritized waiter: drop at the next check */
+    DROP_DEADLINE = 8, /* an ordinary waiter is queued: drop at drop_at_ns */
 };
 #define WAITERS ((uintptr_t)1)
 #define DEFAULT_INTERVAL_NS 5000000
 #define DEFAULT_MAX_BYPASS 4
+/* The holder's deadline clock: read it about every interval/128 of checks,
+ * between 1 us and 50 us apart (see "Switching"). */
+#define CLOCK_GAP_DIV 128
+#define CLOCK_GAP_MIN_NS 1000
+#define CLOCK_GAP_MAX_NS 50000
+#define CLOCK_STRIDE_MAX (1L << 20)
 
 /* Per thread: the identity the GIL records and the thread's statistics
  * (only the thread itself touches them). */
@@ -109,6 +116,15 @@ struct pc_gil {
     _Atomic uint64_t switch_seq; /* written under guard; waiters read it relaxed */
     _Atomic int64_t turn_ns;     /* when the holder was handed the GIL, else 0
                                   * (unknown); relaxed, a hint */
+    /* When the holder drops the GIL for the ordinary waiters (DROP_DEADLINE
+     * set): written under guard before the release RMW that sets the bit;
+     * the holder reads it after its acquire load of the bit. */
+    _Atomic int64_t drop_at_ns;
+    /* The holder's clock reads while DROP_DEADLINE is set: guarded by
+     * holding the GIL (reset by got()). */
+    long clock_left;             /* checks until the next clock read */
+    long clock_stride;           /* checks between two clock reads */
+    int64_t clock_last;          /* the last read, 0: none this turn */
     _Atomic int64_t interval_ns; /* relaxed: a setting */
     long check_interval;         /* fixed at new */
     long countdown;              /* guarded by holding the GIL */
@@ -168,6 +184,7 @@ int pc_gil_after_fork(pc_gil *g) {
     g->prio.head = g->prio.tail = NULL;
     g->nwaiting = 0;
     atomic_store(&g->head.drop_request, 0);
+    atomic_store(&g->drop_at_ns, 0);
     atomic_store(&g->attached, pc__tls_gil == g ? 1u : 0u);
     return 0;
 }
@@ -209,16 +226,35 @@ static pc__waiter *pick(pc_gil *g, bool *prio) {
 
 /* Guard held: the drop requests the next holder starts with. */
 static uint32_t standing_requests(const pc_gil *g) {
-    return (g->prio.head ? DROP_PRIO : 0) |
-           (g->check_interval > 0 && g->normal.head ? DROP_COUNT : 0);
+    uint32_t timed = g->check_interval > 0 ? DROP_COUNT : DROP_DEADLINE;
+    return (g->prio.head ? DROP_PRIO : 0) | (g->normal.head ? timed : 0);
+}
+
+/* Guard held: an ordinary waiter that arrived at `now` is queued; unless
+ * a deadline stands already, the holder must drop the GIL one interval
+ * after its turn began (when it was handed the GIL), else after `now`. */
+static void set_deadline(pc_gil *g, int64_t now) {
+    if (atomic_load_explicit(&g->head.drop_request, memory_order_relaxed) & DROP_DEADLINE)
+        return;
+    int64_t turn = atomic_load_explicit(&g->turn_ns, memory_order_relaxed);
+    atomic_store_explicit(&g->drop_at_ns,
+                          (turn ? turn : now) +
+                              atomic_load_explicit(&g->interval_ns, memory_order_relaxed),
+                          memory_order_relaxed);
+    /* release: pairs with the acquire load in pc__gil_check_slow(), which
+     * then reads drop_at_ns */
+    atomic_fetch_or_explicit(&g->head.drop_request, DROP_DEADLINE, memory_order_release);
 }
 
 /* Guard held, by the holder: give the GIL to `n` (dequeued by pick). */
 static void hand_to(pc_gil *g, pc__waiter *n, bool prio, bool forced, int64_t now) {
     struct tstate *me = &tls_ts;
     g->nwaiting--;
-    /* relaxed: the new holder learns of the GIL through its waiter's
-     * wake-up (release), never through this word */
+    /* relaxed (both): the new holder learns of the GIL, and so of these,
+     * through its waiter's wake-up (release), never through this word */
+    atomic_store_explicit(&g->drop_at_ns,
+                          now + atomic_load_explicit(&g->interval_ns, memory_order_relaxed),
+                          memory_order_relaxed);
     atomic_store_explicit(&g->head.drop_request, standing_requests(g), memory_order_relaxed);
     bump(&g->c.switches, 1);
     me->st.switches++;
@@ -244,6 +280,8 @@ static void got(pc_gil *g, int64_t t0) {
     bump(&g->c.acquisitions, 1);
     me->st.acquisitions++;
     g->countdown = g->check_interval;
+    g->clock_left = g->clock_stride = 1;
+    g->clock_last = 0;
     if (!t0)
         return;
     int64_t waited = pc__mono_ns() - t0;
@@ -292,6 +330,9 @@ static int wait_turn(pc_gil *g, pc__waiter *w, pc__waitq *q, uint64_t seq, int64
                 g->nwaiting--;
                 if (!has_waiters(g)) /* relaxed: the holder reads it with its release CAS */
                     atomic_fetch_and_explicit(&g->word, ~WAITERS, memory_order_relaxed);
+                if (!g->normal.head) /* relaxed: a hint; nobody to drop the GIL for */
+                    atomic_fetch_and_explicit(&g->head.drop_request, ~(uint32_t)DROP_DEADLINE,
+                                              memory_order_relaxed);
                 pc__guard_unlock(&g->guard);
                 return -ETIMEDOUT;
             }
@@ -305,7 +346,13 @@ static int wait_turn(pc_gil *g, pc__waiter *w, pc__waitq *q, uint64_t seq, int64
             turn = atomic_load_explicit(&g->turn_ns, memory_order_relaxed);
             since = turn ? turn : now;
         } else if (now >= due) {
-            atomic_fetch_or(&g->head.drop_request, DROP_TIMER);
+            /* Under the guard, so that a hand-off that just happened (the
+             * holder's own deadline, usually) is seen and the new holder
+             * is not asked to drop at once. */
+            pc__guard_lock(&g->guard);
+            if (w->queued && atomic_load_explicit(&g->switch_seq, memory_order_relaxed) == seq)
+                atomic_fetch_or(&g->head.drop_request, DROP_TIMER);
+            pc__guard_unlock(&g->guard);
             since = now; /* ask again an interval later, if it is still not done */
         }
     }
@@ -354,6 +401,8 @@ static int acquire_slow(pc_gil *g, int64_t deadline, bool nonblocking, bool prio
         atomic_fetch_or(&g->head.drop_request, DROP_PRIO);
     else if (g->check_interval > 0)
         atomic_fetch_or(&g->head.drop_request, DROP_COUNT);
+    else
+        set_deadline(g, t0);
     uint64_t seq = atomic_load_explicit(&g->switch_seq, memory_order_relaxed);
     pc__guard_unlock(&g->guard);
     return wait_turn(g, &w, q, seq, t0, deadline);
@@ -446,12 +495,38 @@ bool pc_gil_held(const pc_gil *g) {
            (atomic_load_explicit(&((pc_gil *)g)->word, memory_order_relaxed) & ~WAITERS) == me_id();
 }
 
+/* The holder, DROP_DEADLINE alone set: whether its turn is over.  Reads
+ * the clock every clock_stride-th call, the stride doubling while reads
+ * come closer than the gap and halving while they come further apart. */
+static bool deadline_passed(pc_gil *g) {
+    if (--g->clock_left > 0)
+        return false;
+    int64_t now = pc__mono_ns();
+    int64_t gap = atomic_load_explicit(&g->interval_ns, memory_order_relaxed) / CLOCK_GAP_DIV;
+    gap = gap < CLOCK_GAP_MIN_NS   ? CLOCK_GAP_MIN_NS
+          : gap > CLOCK_GAP_MAX_NS ? CLOCK_GAP_MAX_NS
+                                   : gap;
+    if (g->clock_last) {
+        int64_t dt = now - g->clock_last;
+        if (dt < gap / 2 && g->clock_stride < CLOCK_STRIDE_MAX)
+            g->clock_stride *= 2;
+        else if (dt > 2 * gap && g->clock_stride > 1)
+            g->clock_stride /= 2;
+    }
+    g->clock_last = now;
+    g->clock_left = g->clock_stride;
+    /* relaxed: ordered by the caller's acquire load of DROP_DEADLINE */
+    return now >= atomic_load_explicit(&g->drop_at_ns, memory_order_relaxed);
+}
+
 int pc__gil_check_slow(pc_gil *g) {
     if (!pc_gil_held(g))
         return -EPERM;
-    /* relaxed: a hint; yield() decides under the guard */
-    uint32_t bits = atomic_load_explicit(&g->head.drop_request, memory_order_relaxed);
-    if (bits == 0 || (bits == DROP_COUNT && --g->countdown > 0))
+    /* acquire: pairs with the release RMW in set_deadline(), for
+     * drop_at_ns; otherwise a hint: yield() decides under the guard */
+    uint32_t bits = atomic_load_explicit(&g->head.drop_request, memory_order_acquire);
+    if (bits == 0 || (bits == DROP_COUNT && --g->countdown > 0) ||
+        (bits == DROP_DEADLINE && !deadline_passed(g)))
         return 0; /* withdrawn meanwhile, or not this check yet */
     return yield(g, true);
 }
