@@ -13,10 +13,12 @@
  * A GIL is a lock that every thread must hold to touch some state that is
  * not thread-safe — an embedded interpreter, a legacy library — so the
  * threads around it take turns.  Unlike a plain lock it keeps them taking
- * turns: a thread that waits longer than the switch interval (default
- * 5 ms) asks the holder to drop it; the holder sees the request at its next
- * pc_gil_check() and hands the GIL over (forced switching: the dropping
- * thread cannot take it straight back, it queues behind the others).
+ * turns: once the holder's turn has lasted the switch interval (default
+ * 5 ms) while another thread waits, the holder's next pc_gil_check() hands
+ * the GIL over (forced switching: the dropping thread cannot take it
+ * straight back, it queues behind the others).  The holder's check keeps
+ * the time itself, so the switch does not wait for the waiter to be
+ * scheduled.
  *
  * Order (bounded, no waiter starves): the GIL is handed to waiters first in
  * first out.  With PC_GIL_IO_PRIORITY, a thread coming back from a blocking
@@ -104,17 +106,20 @@ PC_EXTERN bool pc_gil_held(const pc_gil *g);
 
 /* Private (the layout pc_gil_check reads; the rest of pc_gil is opaque). */
 struct pc__gil_head {
-    _Atomic uint32_t drop_request; /* PC__GIL_DROP_* bits; 0: nobody waits */
+    _Atomic uint32_t drop_request; /* drop request bits (gil.c); 0: nobody waits */
 };
 PC_EXTERN int pc__gil_check_slow(pc_gil *g);
 
 /*
  * The eval breaker: call it often (every few microseconds of work) while
- * holding the GIL.  While nobody asks for the GIL it is one relaxed load
- * and returns 0 without checking that the caller holds it.  When a waiter
- * asked for it (switch interval or check count passed, or a prioritized
- * thread came back from a blocking call), the caller hands the GIL over
- * and waits its turn to take it back: returns 1 once it holds it again.
+ * holding the GIL.  While nobody waits for the GIL it is one relaxed load
+ * and returns 0 without checking that the caller holds it.  While a thread
+ * waits it is a call that also reads the clock every few tens of
+ * microseconds (an adaptive count of checks).  When the caller must drop
+ * the GIL (its turn lasted the switch interval, the check count passed,
+ * or a prioritized thread came back from a blocking call), it hands the
+ * GIL over and waits its turn to take it back: returns 1 once it holds it
+ * again.
  * -EPERM when a drop was requested and the caller does not hold the GIL.
  * Thread-safe.  Not async-signal-safe.
  */

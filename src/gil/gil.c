@@ -19,23 +19,47 @@
  *
  * Switching.  The holder calls pc_gil_check() often; it is one relaxed
  * load of `drop_request` (the first field, the only one the header sees).
- * A queued waiter parks until the holder's turn has lasted a switch
- * interval; if no hand-off happened meanwhile (`switch_seq` unchanged) it
- * sets DROP_TIMER.  The turn begins at the hand-off (`turn_ns`); for a
- * holder that took a free GIL (no clock read on that fast path) it is
- * unknown, and the interval counts from the waiter's arrival, as in
- * CPython.  Counting from the turn's start rather than always from the
- * arrival (CPython) means a thread back from a short blocking call waits
- * only for the rest of the holder's turn: under one interval, where
- * CPython's waits at least one (the convoy effect of bpo-7946, smaller
- * without any priority).  A waiter may read a stale turn_ns just as a new
- * holder takes a free GIL; it then asks for the drop early, once: benign.  The holder's next
- * check takes the slow path and yields: with the guard it pops the next
- * waiter, hands the GIL to it and queues itself at the tail in the same
- * critical section.  That is CPython's forced switching (FORCE_SWITCHING:
- * the dropper waits until another thread took the GIL) without its second
- * condition variable: the hand-off cannot be undone by the dropper, which
- * is a waiter like any other from then on.
+ * The holder's turn ends one switch interval after it began: at the
+ * hand-off that gave it the GIL (`turn_ns`), or, for a holder that took a
+ * free GIL (no clock read on that fast path, turn_ns 0), at the arrival
+ * of the first waiter, as in CPython.  The first ordinary waiter to queue
+ * publishes that deadline (`drop_at_ns`) and sets DROP_DEADLINE; a
+ * hand-off to a thread while ordinary waiters remain publishes the new
+ * holder's (hand-off time + interval).  The holder's check, which now
+ * takes its slow path, reads the clock every `clock_stride`-th call and
+ * yields once the deadline passed.  The stride adapts so that the reads
+ * come about interval/128 apart (1 to 50 us): it starts at 1 each turn,
+ * doubles while reads come closer than half that gap and halves while
+ * they come further than twice it.  So the drop is late by at most about
+ * two gaps (0.016 interval) plus the time between two checks, and costs a
+ * clock read (~20 ns, vDSO) per gap; CLOCK_MONOTONIC_COARSE would be
+ * cheaper but ticks in jiffies (1 to 4 ms), too coarse for a 5 ms turn.
+ *
+ * Why the holder and not the waiter: CPython's waiter times out on a
+ * condition variable and only then sets the drop request, so a drop waits
+ * for the waiter's timed wake-up to be scheduled, then for the holder's
+ * next check, then for the waiter's second wake-up, at the hand-off; on a
+ * loaded machine the first wake-up alone can take milliseconds.  The
+ * holder is running anyway.  The waiter's timed wake-up stays, as the
+ * fallback for a holder whose check rate fell far below its stride (a
+ * long stretch between checks): a queued waiter parks until the deadline;
+ * if no hand-off happened meanwhile (`switch_seq` unchanged, re-read under
+ * the guard so that a fresh holder is never asked to drop at once) it sets
+ * DROP_TIMER, which the holder's next check honours without the clock.
+ * A holder that stops checking keeps the GIL either way.
+ *
+ * Counting from the turn's start rather than always from the arrival
+ * (CPython) means a thread back from a short blocking call waits only for
+ * the rest of the holder's turn: under one interval, where CPython's
+ * waits at least one (the convoy effect of bpo-7946, smaller without any
+ * priority).  A waiter may read a stale turn_ns just as a new holder takes
+ * a free GIL; it then publishes an early deadline, once: benign.  The
+ * holder yields with the guard: it pops the next waiter, hands the GIL to
+ * it and queues itself at the tail in the same critical section.  That is
+ * CPython's forced switching (FORCE_SWITCHING: the dropper waits until
+ * another thread took the GIL) without its second condition variable: the
+ * hand-off cannot be undone by the dropper, which is a waiter like any
+ * other from then on.
  *
  * Order.  Two FIFO queues: prioritized waiters (threads coming back from a
  * blocking call under PC_GIL_IO_PRIORITY, bpo-7946's remedy) and the rest.
@@ -45,13 +69,23 @@
  * waiter at position k is served within k * (max_bypass + 1) hand-offs.
  * Count-based intervals (check_interval > 0): a waiter sets DROP_COUNT as
  * it queues; the holder's check then counts down `countdown` and yields at
- * zero.  A hand-off recomputes DROP_COUNT / DROP_PRIO for the new holder
- * from the queues.
+ * zero (no deadline, no clock).  A hand-off recomputes DROP_COUNT /
+ * DROP_PRIO / DROP_DEADLINE for the new holder from the queues.
  *
  * Invariants (guard held): WAITERS is set iff a queue is non-empty or a
- * waiter that timed out has not cleared it yet; `word` changes from a
+ * waiter that timed out has not cleared it yet; DROP_DEADLINE is set iff
+ * the ordinary queue is non-empty (timer mode), and then drop_at_ns is
+ * the current holder's deadline; `word` changes from a
  * holder to another holder only under the guard; outside the guard only
  * 0 -> me (acquire) and me -> 0 (release of an un-waited GIL).
+ *
+ * Memory orders: the release CAS/store of `word` (release, hand_to) pairs
+ * with the acquire CAS of the next holder; the release fetch_or of
+ * DROP_DEADLINE (set_deadline) pairs with the acquire load of
+ * drop_request in pc__gil_check_slow, which then reads drop_at_ns; the
+ * new holder of a hand-off learns drop_at_ns and drop_request through its
+ * waiter's wake-up (release exchange / acquire load in waiter.c).  The
+ * fast check's load is relaxed: a hint, re-read on the slow path.
  *
  * Rejected: CPython's design proper — a mutex, a condition variable the
  * waiters time out on and a second one for forced switching, every waiter
@@ -59,7 +93,12 @@
  * guarantees with one wake-up per switch, a documented order instead of
  * whoever the scheduler runs first, and no thundering herd.  Also rejected:
  * a fast check that counts calls (Python 2's ticks): a store per check
- * where a load is enough; counting happens only once a thread waits.
+ * where a load is enough; counting happens only once a thread waits.  A
+ * clock read on every check while someone waits (~20 ns against ~0.5):
+ * the stride gives the same precision for a read per tens of
+ * microseconds.  Asking for the drop some margin before the interval
+ * ends, to hide the hand-off's latency: it would shorten every turn, and
+ * the interval means "a holder runs at least that long when others wait".
  *
  * Lock order: gil->guard is a leaf (nothing is taken under it).  The GIL
  * itself is taken by threads holding anything; a thread holding the GIL
