@@ -116,10 +116,10 @@
 #include "pyconc/gil.h"
 
 enum {
-    DROP_TIMER = 1,    /* a waiter waited a switch interval without a switch */
-    DROP_COUNT = 2,    /* count-based interval: somebody waits, count checks */
-    DROP_PRIO = 4,     /* a prioritized waiter: drop at the next check */
-    DROP_DEADLINE = 8, /* an ordinary waiter is queued: drop at drop_at_ns */
+    DROP_TIMER = 1,                        /* a waiter waited a switch interval without a switch */
+    DROP_COUNT = 2,                        /* count-based interval: somebody waits, count checks */
+    DROP_PRIO = 4,                         /* a prioritized waiter: drop at the next check */
+    DROP_DEADLINE = PC__GIL_DROP_DEADLINE, /* an ordinary waiter is queued: drop at drop_at_ns */
 };
 #define WAITERS ((uintptr_t)1)
 #define DEFAULT_INTERVAL_NS 5000000
@@ -161,8 +161,8 @@ struct pc_gil {
     _Atomic int64_t drop_at_ns;
     /* The holder's clock reads while DROP_DEADLINE is set: guarded by
      * holding the GIL (reset by got()). */
-    long clock_left;             /* checks until the next clock read */
-    long clock_stride;           /* checks between two clock reads */
+    int32_t clock_stride;        /* checks between two clock reads, counted down
+                                  * in head.clock_left by pc_gil_check() */
     int64_t clock_last;          /* the last read, 0: none this turn */
     _Atomic int64_t interval_ns; /* relaxed: a setting */
     long check_interval;         /* fixed at new */
@@ -319,7 +319,8 @@ static void got(pc_gil *g, int64_t t0) {
     bump(&g->c.acquisitions, 1);
     me->st.acquisitions++;
     g->countdown = g->check_interval;
-    g->clock_left = g->clock_stride = 1;
+    g->clock_stride = 1;
+    atomic_store_explicit(&g->head.clock_left, 1, memory_order_relaxed); /* only the holder */
     g->clock_last = 0;
     if (!t0)
         return;
@@ -534,12 +535,11 @@ bool pc_gil_held(const pc_gil *g) {
            (atomic_load_explicit(&((pc_gil *)g)->word, memory_order_relaxed) & ~WAITERS) == me_id();
 }
 
-/* The holder, DROP_DEADLINE alone set: whether its turn is over.  Reads
- * the clock every clock_stride-th call, the stride doubling while reads
- * come closer than the gap and halving while they come further apart. */
+/* The holder, DROP_DEADLINE alone set and head.clock_left counted down
+ * by pc_gil_check(): whether its turn is over.  The next read comes after
+ * clock_stride checks, the stride doubling while reads come closer than
+ * the gap and halving while they come further apart. */
 static bool deadline_passed(pc_gil *g) {
-    if (--g->clock_left > 0)
-        return false;
     int64_t now = pc__mono_ns();
     int64_t gap = atomic_load_explicit(&g->interval_ns, memory_order_relaxed) / CLOCK_GAP_DIV;
     gap = gap < CLOCK_GAP_MIN_NS   ? CLOCK_GAP_MIN_NS
@@ -553,7 +553,7 @@ static bool deadline_passed(pc_gil *g) {
             g->clock_stride /= 2;
     }
     g->clock_last = now;
-    g->clock_left = g->clock_stride;
+    atomic_store_explicit(&g->head.clock_left, g->clock_stride, memory_order_relaxed);
     /* relaxed: ordered by the caller's acquire load of DROP_DEADLINE */
     return now >= atomic_load_explicit(&g->drop_at_ns, memory_order_relaxed);
 }
