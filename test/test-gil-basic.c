@@ -128,6 +128,45 @@ Test(gil_basic, releasing_anothers_gil_is_eperm, .timeout = 30) {
     expect_rc(pc_gil_free(g), 0);
 }
 
+/* A thread that does not hold the GIL and checks while another waits:
+ * nothing happens until the check reaches its slow path (a clock read or
+ * a drop due), which says -EPERM; the holder keeps the GIL. */
+struct grabber {
+    pc_gil *g;
+    int rc;
+};
+
+static void *grabber_main(void *arg) {
+    struct grabber *a = arg;
+    if ((a->rc = pc_gil_acquire(a->g, 30.0)) == 0)
+        a->rc = pc_gil_release(a->g);
+    return NULL;
+}
+
+Test(gil_basic, checking_anothers_gil_is_eperm_once_due, .timeout = 30) {
+    pc_gil *g;
+    pc_gil_opts o = {.switch_interval = 100.0};
+    expect_rc(pc_gil_new(&g, &o), 0);
+    struct holder h;
+    pthread_t t = start_holder(&h, g);
+    struct grabber w = {.g = g};
+    pthread_t tw = start_pthread(grabber_main, &w);
+    wait_for_waiters(g, 1);
+    int rc = 0;
+    for (long i = 0; i < 100000000 && rc == 0; i++)
+        rc = pc_gil_check(g);
+    expect_rc(rc, -EPERM);
+    cr_assert(!pc_gil_held(g));
+    pc_gil_stats st;
+    expect_rc(pc_gil_get_stats(g, &st), 0);
+    cr_assert_eq(st.switches, 0);
+    cr_assert_eq(st.waiting, 1);
+    stop_holder(&h, t); /* the waiter gets it at the release */
+    pthread_join(tw, NULL);
+    expect_rc(w.rc, 0);
+    expect_rc(pc_gil_free(g), 0);
+}
+
 Test(gil_basic, nonblocking_and_timed_acquire, .timeout = 30) {
     pc_gil *g;
     expect_rc(pc_gil_new(&g, NULL), 0);

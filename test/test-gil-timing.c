@@ -5,7 +5,11 @@
  * The machine is shared and loaded (a preempted holder delays a switch):
  * the tests bound medians, generously; bench/gil measures percentiles.
  */
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "gil-helpers.h"
 
@@ -154,4 +158,95 @@ Test(gil_timing, convoy_latency_with_io_priority, .timeout = 60) {
         if ((med = convoy_median(PC_GIL_IO_PRIORITY, interval)) < 0.5 * interval)
             break;
     cr_assert(med < 0.5 * interval, "median %.2f ms", med * 1e3);
+}
+
+/* The holder drops the GIL at its turn's end by its own clock: a waiter
+ * that cannot run (held in a signal handler while it waits) is handed the
+ * GIL about one interval after it came.  Were the drop asked by the
+ * waiter's timed wake-up, the holder would keep the GIL until the waiter
+ * ran again. */
+static sem_t in_handler, leave_handler;
+
+static void hold_in_handler(int sig) {
+    (void)sig;
+    sem_post(&in_handler);
+    while (sem_wait(&leave_handler) != 0)
+        ;
+}
+
+struct stalled {
+    pc_gil *g;
+    int rc;
+};
+
+static void *stalled_waiter_main(void *arg) {
+    struct stalled *a = arg;
+    if ((a->rc = pc_gil_acquire(a->g, 30.0)))
+        return NULL;
+    a->rc = pc_gil_release(a->g);
+    return NULL;
+}
+
+/* Lets the waiter out of its handler once the GIL changed hands, or after
+ * `limit` seconds without. */
+struct releaser {
+    pc_gil *g;
+    double limit;
+};
+
+static void *releaser_main(void *arg) {
+    struct releaser *r = arg;
+    double end = mono_s() + r->limit;
+    pc_gil_stats st;
+    do {
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+        pc_gil_get_stats(r->g, &st);
+    } while (st.switches == 0 && mono_s() < end);
+    sem_post(&leave_handler);
+    return NULL;
+}
+
+Test(gil_timing, the_holder_drops_at_its_deadline_without_the_waiter, .timeout = 60) {
+    const double interval = 0.02;
+    cr_assert_eq(sem_init(&in_handler, 0, 0), 0);
+    cr_assert_eq(sem_init(&leave_handler, 0, 0), 0);
+    struct sigaction sa = {.sa_handler = hold_in_handler}, old;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
+    pc_gil *g;
+    pc_gil_opts o = {.switch_interval = interval};
+    expect_rc(pc_gil_new(&g, &o), 0);
+    expect_rc(pc_gil_acquire(g, 0), 0);
+    struct stalled w = {.g = g};
+    pthread_t tw = start_pthread(stalled_waiter_main, &w);
+    wait_for_waiters(g, 1);
+    double t0 = mono_s(); /* the waiter came before: its deadline is earlier */
+    cr_assert_eq(pthread_kill(tw, SIGUSR1), 0);
+    while (sem_wait(&in_handler) != 0)
+        ;
+    struct releaser rl = {.g = g, .limit = 10 * interval};
+    pthread_t tr = start_pthread(releaser_main, &rl);
+    double last = t0;
+    int r = 0;
+    while (r == 0) { /* the check that hands over returns once the waiter ran */
+        for (volatile int i = 0; i < 200; i++)
+            ;
+        last = mono_s();
+        r = pc_gil_check(g);
+    }
+    pthread_join(tr, NULL);
+    pthread_join(tw, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    cr_assert_eq(r, 1);
+    cr_assert_eq(w.rc, 0, "%s", pc_strerror(w.rc));
+    expect_rc(pc_gil_release(g), 0);
+    expect_rc(pc_gil_free(g), 0);
+    sem_destroy(&in_handler);
+    sem_destroy(&leave_handler);
+    double took = last - t0;
+    cr_log_info("handed over %.2f ms after the waiter came", took * 1e3);
+    /* late only when this thread was preempted: 10 intervals is far */
+    cr_assert(took < 5 * interval, "handed over after %.1f ms, interval %.0f ms", took * 1e3,
+              interval * 1e3);
 }

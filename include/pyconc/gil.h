@@ -13,10 +13,12 @@
  * A GIL is a lock that every thread must hold to touch some state that is
  * not thread-safe — an embedded interpreter, a legacy library — so the
  * threads around it take turns.  Unlike a plain lock it keeps them taking
- * turns: a thread that waits longer than the switch interval (default
- * 5 ms) asks the holder to drop it; the holder sees the request at its next
- * pc_gil_check() and hands the GIL over (forced switching: the dropping
- * thread cannot take it straight back, it queues behind the others).
+ * turns: once the holder's turn has lasted the switch interval (default
+ * 5 ms) while another thread waits, the holder's next pc_gil_check() hands
+ * the GIL over (forced switching: the dropping thread cannot take it
+ * straight back, it queues behind the others).  The holder's check keeps
+ * the time itself, so the switch does not wait for the waiter to be
+ * scheduled.
  *
  * Order (bounded, no waiter starves): the GIL is handed to waiters first in
  * first out.  With PC_GIL_IO_PRIORITY, a thread coming back from a blocking
@@ -103,28 +105,43 @@ PC_EXTERN int pc_gil_release(pc_gil *g);
 PC_EXTERN bool pc_gil_held(const pc_gil *g);
 
 /* Private (the layout pc_gil_check reads; the rest of pc_gil is opaque). */
+#define PC__GIL_DROP_DEADLINE 8u /* only an ordinary waiter: count to a clock read */
 struct pc__gil_head {
-    _Atomic uint32_t drop_request; /* PC__GIL_DROP_* bits; 0: nobody waits */
+    _Atomic uint32_t drop_request; /* drop request bits (gil.c); 0: nobody waits */
+    /* checks until the holder's next clock read, with PC__GIL_DROP_DEADLINE;
+     * written by the holder only (relaxed: a misusing non-holder may
+     * disturb the count, never the GIL) */
+    _Atomic int32_t clock_left;
 };
 PC_EXTERN int pc__gil_check_slow(pc_gil *g);
 
 /*
  * The eval breaker: call it often (every few microseconds of work) while
- * holding the GIL.  While nobody asks for the GIL it is one relaxed load
- * and returns 0 without checking that the caller holds it.  When a waiter
- * asked for it (switch interval or check count passed, or a prioritized
- * thread came back from a blocking call), the caller hands the GIL over
- * and waits its turn to take it back: returns 1 once it holds it again.
- * -EPERM when a drop was requested and the caller does not hold the GIL.
+ * holding the GIL.  While nobody waits for the GIL it is one relaxed load
+ * and returns 0 without checking that the caller holds it.  While a thread
+ * waits it also counts down to a clock read, which comes every few tens
+ * of microseconds (an adaptive count of checks).  When the caller must
+ * drop the GIL (its turn lasted the switch interval, the check count
+ * passed, or a prioritized thread came back from a blocking call), it
+ * hands the GIL over and waits its turn to take it back: returns 1 once it
+ * holds it again.  -EPERM when the caller does not hold the GIL and the
+ * check came to its slow path (a drop or a clock read due).
  * Thread-safe.  Not async-signal-safe.
  */
 static inline int pc_gil_check(pc_gil *g) {
-    /* relaxed: only a hint; the slow path re-reads it under the GIL's guard */
-    if (__builtin_expect(atomic_load_explicit(&((struct pc__gil_head *)(void *)g)->drop_request,
-                                              memory_order_relaxed) != 0,
-                         0))
-        return pc__gil_check_slow(g);
-    return 0;
+    struct pc__gil_head *h = (struct pc__gil_head *)(void *)g;
+    /* relaxed: only a hint; the slow path re-reads it (acquire) */
+    uint32_t r = atomic_load_explicit(&h->drop_request, memory_order_relaxed);
+    if (__builtin_expect(r == 0, 1))
+        return 0;
+    if (r == PC__GIL_DROP_DEADLINE) {
+        /* a load and a store, not an RMW: only the holder counts */
+        int32_t left = atomic_load_explicit(&h->clock_left, memory_order_relaxed) - 1;
+        atomic_store_explicit(&h->clock_left, left, memory_order_relaxed);
+        if (left > 0)
+            return 0;
+    }
+    return pc__gil_check_slow(g);
 }
 
 /*

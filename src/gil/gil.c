@@ -19,23 +19,47 @@
  *
  * Switching.  The holder calls pc_gil_check() often; it is one relaxed
  * load of `drop_request` (the first field, the only one the header sees).
- * A queued waiter parks until the holder's turn has lasted a switch
- * interval; if no hand-off happened meanwhile (`switch_seq` unchanged) it
- * sets DROP_TIMER.  The turn begins at the hand-off (`turn_ns`); for a
- * holder that took a free GIL (no clock read on that fast path) it is
- * unknown, and the interval counts from the waiter's arrival, as in
- * CPython.  Counting from the turn's start rather than always from the
- * arrival (CPython) means a thread back from a short blocking call waits
- * only for the rest of the holder's turn: under one interval, where
- * CPython's waits at least one (the convoy effect of bpo-7946, smaller
- * without any priority).  A waiter may read a stale turn_ns just as a new
- * holder takes a free GIL; it then asks for the drop early, once: benign.  The holder's next
- * check takes the slow path and yields: with the guard it pops the next
- * waiter, hands the GIL to it and queues itself at the tail in the same
- * critical section.  That is CPython's forced switching (FORCE_SWITCHING:
- * the dropper waits until another thread took the GIL) without its second
- * condition variable: the hand-off cannot be undone by the dropper, which
- * is a waiter like any other from then on.
+ * The holder's turn ends one switch interval after it began: at the
+ * hand-off that gave it the GIL (`turn_ns`), or, for a holder that took a
+ * free GIL (no clock read on that fast path, turn_ns 0), at the arrival
+ * of the first waiter, as in CPython.  The first ordinary waiter to queue
+ * publishes that deadline (`drop_at_ns`) and sets DROP_DEADLINE; a
+ * hand-off to a thread while ordinary waiters remain publishes the new
+ * holder's (hand-off time + interval).  The holder's check, which now
+ * takes its slow path, reads the clock every `clock_stride`-th call and
+ * yields once the deadline passed.  The stride adapts so that the reads
+ * come about interval/128 apart (1 to 50 us): it starts at 1 each turn,
+ * doubles while reads come closer than half that gap and halves while
+ * they come further than twice it.  So the drop is late by at most about
+ * two gaps (0.016 interval) plus the time between two checks, and costs a
+ * clock read (~20 ns, vDSO) per gap; CLOCK_MONOTONIC_COARSE would be
+ * cheaper but ticks in jiffies (1 to 4 ms), too coarse for a 5 ms turn.
+ *
+ * Why the holder and not the waiter: CPython's waiter times out on a
+ * condition variable and only then sets the drop request, so a drop waits
+ * for the waiter's timed wake-up to be scheduled, then for the holder's
+ * next check, then for the waiter's second wake-up, at the hand-off; on a
+ * loaded machine the first wake-up alone can take milliseconds.  The
+ * holder is running anyway.  The waiter's timed wake-up stays, as the
+ * fallback for a holder whose check rate fell far below its stride (a
+ * long stretch between checks): a queued waiter parks until the deadline;
+ * if no hand-off happened meanwhile (`switch_seq` unchanged, re-read under
+ * the guard so that a fresh holder is never asked to drop at once) it sets
+ * DROP_TIMER, which the holder's next check honours without the clock.
+ * A holder that stops checking keeps the GIL either way.
+ *
+ * Counting from the turn's start rather than always from the arrival
+ * (CPython) means a thread back from a short blocking call waits only for
+ * the rest of the holder's turn: under one interval, where CPython's
+ * waits at least one (the convoy effect of bpo-7946, smaller without any
+ * priority).  A waiter may read a stale turn_ns just as a new holder takes
+ * a free GIL; it then publishes an early deadline, once: benign.  The
+ * holder yields with the guard: it pops the next waiter, hands the GIL to
+ * it and queues itself at the tail in the same critical section.  That is
+ * CPython's forced switching (FORCE_SWITCHING: the dropper waits until
+ * another thread took the GIL) without its second condition variable: the
+ * hand-off cannot be undone by the dropper, which is a waiter like any
+ * other from then on.
  *
  * Order.  Two FIFO queues: prioritized waiters (threads coming back from a
  * blocking call under PC_GIL_IO_PRIORITY, bpo-7946's remedy) and the rest.
@@ -45,13 +69,23 @@
  * waiter at position k is served within k * (max_bypass + 1) hand-offs.
  * Count-based intervals (check_interval > 0): a waiter sets DROP_COUNT as
  * it queues; the holder's check then counts down `countdown` and yields at
- * zero.  A hand-off recomputes DROP_COUNT / DROP_PRIO for the new holder
- * from the queues.
+ * zero (no deadline, no clock).  A hand-off recomputes DROP_COUNT /
+ * DROP_PRIO / DROP_DEADLINE for the new holder from the queues.
  *
  * Invariants (guard held): WAITERS is set iff a queue is non-empty or a
- * waiter that timed out has not cleared it yet; `word` changes from a
+ * waiter that timed out has not cleared it yet; DROP_DEADLINE is set iff
+ * the ordinary queue is non-empty (timer mode), and then drop_at_ns is
+ * the current holder's deadline; `word` changes from a
  * holder to another holder only under the guard; outside the guard only
  * 0 -> me (acquire) and me -> 0 (release of an un-waited GIL).
+ *
+ * Memory orders: the release CAS/store of `word` (release, hand_to) pairs
+ * with the acquire CAS of the next holder; the release fetch_or of
+ * DROP_DEADLINE (set_deadline) pairs with the acquire load of
+ * drop_request in pc__gil_check_slow, which then reads drop_at_ns; the
+ * new holder of a hand-off learns drop_at_ns and drop_request through its
+ * waiter's wake-up (release exchange / acquire load in waiter.c).  The
+ * fast check's load is relaxed: a hint, re-read on the slow path.
  *
  * Rejected: CPython's design proper — a mutex, a condition variable the
  * waiters time out on and a second one for forced switching, every waiter
@@ -59,7 +93,12 @@
  * guarantees with one wake-up per switch, a documented order instead of
  * whoever the scheduler runs first, and no thundering herd.  Also rejected:
  * a fast check that counts calls (Python 2's ticks): a store per check
- * where a load is enough; counting happens only once a thread waits.
+ * where a load is enough; counting happens only once a thread waits.  A
+ * clock read on every check while someone waits (~20 ns against ~0.5):
+ * the stride gives the same precision for a read per tens of
+ * microseconds.  Asking for the drop some margin before the interval
+ * ends, to hide the hand-off's latency: it would shorten every turn, and
+ * the interval means "a holder runs at least that long when others wait".
  *
  * Lock order: gil->guard is a leaf (nothing is taken under it).  The GIL
  * itself is taken by threads holding anything; a thread holding the GIL
@@ -77,13 +116,20 @@
 #include "pyconc/gil.h"
 
 enum {
-    DROP_TIMER = 1, /* a waiter waited a switch interval without a switch */
-    DROP_COUNT = 2, /* count-based interval: somebody waits, count checks */
-    DROP_PRIO = 4,  /* a prioritized waiter: drop at the next check */
+    DROP_TIMER = 1,                        /* a waiter waited a switch interval without a switch */
+    DROP_COUNT = 2,                        /* count-based interval: somebody waits, count checks */
+    DROP_PRIO = 4,                         /* a prioritized waiter: drop at the next check */
+    DROP_DEADLINE = PC__GIL_DROP_DEADLINE, /* an ordinary waiter is queued: drop at drop_at_ns */
 };
 #define WAITERS ((uintptr_t)1)
 #define DEFAULT_INTERVAL_NS 5000000
 #define DEFAULT_MAX_BYPASS 4
+/* The holder's deadline clock: read it about every interval/128 of checks,
+ * between 1 us and 50 us apart (see "Switching"). */
+#define CLOCK_GAP_DIV 128
+#define CLOCK_GAP_MIN_NS 1000
+#define CLOCK_GAP_MAX_NS 50000
+#define CLOCK_STRIDE_MAX (1L << 20)
 
 /* Per thread: the identity the GIL records and the thread's statistics
  * (only the thread itself touches them). */
@@ -109,6 +155,15 @@ struct pc_gil {
     _Atomic uint64_t switch_seq; /* written under guard; waiters read it relaxed */
     _Atomic int64_t turn_ns;     /* when the holder was handed the GIL, else 0
                                   * (unknown); relaxed, a hint */
+    /* When the holder drops the GIL for the ordinary waiters (DROP_DEADLINE
+     * set): written under guard before the release RMW that sets the bit;
+     * the holder reads it after its acquire load of the bit. */
+    _Atomic int64_t drop_at_ns;
+    /* The holder's clock reads while DROP_DEADLINE is set: guarded by
+     * holding the GIL (reset by got()). */
+    int32_t clock_stride;        /* checks between two clock reads, counted down
+                                  * in head.clock_left by pc_gil_check() */
+    int64_t clock_last;          /* the last read, 0: none this turn */
     _Atomic int64_t interval_ns; /* relaxed: a setting */
     long check_interval;         /* fixed at new */
     long countdown;              /* guarded by holding the GIL */
@@ -168,6 +223,7 @@ int pc_gil_after_fork(pc_gil *g) {
     g->prio.head = g->prio.tail = NULL;
     g->nwaiting = 0;
     atomic_store(&g->head.drop_request, 0);
+    atomic_store(&g->drop_at_ns, 0);
     atomic_store(&g->attached, pc__tls_gil == g ? 1u : 0u);
     return 0;
 }
@@ -209,16 +265,35 @@ static pc__waiter *pick(pc_gil *g, bool *prio) {
 
 /* Guard held: the drop requests the next holder starts with. */
 static uint32_t standing_requests(const pc_gil *g) {
-    return (g->prio.head ? DROP_PRIO : 0) |
-           (g->check_interval > 0 && g->normal.head ? DROP_COUNT : 0);
+    uint32_t timed = g->check_interval > 0 ? DROP_COUNT : DROP_DEADLINE;
+    return (g->prio.head ? DROP_PRIO : 0) | (g->normal.head ? timed : 0);
+}
+
+/* Guard held: an ordinary waiter that arrived at `now` is queued; unless
+ * a deadline stands already, the holder must drop the GIL one interval
+ * after its turn began (when it was handed the GIL), else after `now`. */
+static void set_deadline(pc_gil *g, int64_t now) {
+    if (atomic_load_explicit(&g->head.drop_request, memory_order_relaxed) & DROP_DEADLINE)
+        return;
+    int64_t turn = atomic_load_explicit(&g->turn_ns, memory_order_relaxed);
+    atomic_store_explicit(&g->drop_at_ns,
+                          (turn ? turn : now) +
+                              atomic_load_explicit(&g->interval_ns, memory_order_relaxed),
+                          memory_order_relaxed);
+    /* release: pairs with the acquire load in pc__gil_check_slow(), which
+     * then reads drop_at_ns */
+    atomic_fetch_or_explicit(&g->head.drop_request, DROP_DEADLINE, memory_order_release);
 }
 
 /* Guard held, by the holder: give the GIL to `n` (dequeued by pick). */
 static void hand_to(pc_gil *g, pc__waiter *n, bool prio, bool forced, int64_t now) {
     struct tstate *me = &tls_ts;
     g->nwaiting--;
-    /* relaxed: the new holder learns of the GIL through its waiter's
-     * wake-up (release), never through this word */
+    /* relaxed (both): the new holder learns of the GIL, and so of these,
+     * through its waiter's wake-up (release), never through this word */
+    atomic_store_explicit(&g->drop_at_ns,
+                          now + atomic_load_explicit(&g->interval_ns, memory_order_relaxed),
+                          memory_order_relaxed);
     atomic_store_explicit(&g->head.drop_request, standing_requests(g), memory_order_relaxed);
     bump(&g->c.switches, 1);
     me->st.switches++;
@@ -244,6 +319,9 @@ static void got(pc_gil *g, int64_t t0) {
     bump(&g->c.acquisitions, 1);
     me->st.acquisitions++;
     g->countdown = g->check_interval;
+    g->clock_stride = 1;
+    atomic_store_explicit(&g->head.clock_left, 1, memory_order_relaxed); /* only the holder */
+    g->clock_last = 0;
     if (!t0)
         return;
     int64_t waited = pc__mono_ns() - t0;
@@ -292,6 +370,9 @@ static int wait_turn(pc_gil *g, pc__waiter *w, pc__waitq *q, uint64_t seq, int64
                 g->nwaiting--;
                 if (!has_waiters(g)) /* relaxed: the holder reads it with its release CAS */
                     atomic_fetch_and_explicit(&g->word, ~WAITERS, memory_order_relaxed);
+                if (!g->normal.head) /* relaxed: a hint; nobody to drop the GIL for */
+                    atomic_fetch_and_explicit(&g->head.drop_request, ~(uint32_t)DROP_DEADLINE,
+                                              memory_order_relaxed);
                 pc__guard_unlock(&g->guard);
                 return -ETIMEDOUT;
             }
@@ -305,7 +386,13 @@ static int wait_turn(pc_gil *g, pc__waiter *w, pc__waitq *q, uint64_t seq, int64
             turn = atomic_load_explicit(&g->turn_ns, memory_order_relaxed);
             since = turn ? turn : now;
         } else if (now >= due) {
-            atomic_fetch_or(&g->head.drop_request, DROP_TIMER);
+            /* Under the guard, so that a hand-off that just happened (the
+             * holder's own deadline, usually) is seen and the new holder
+             * is not asked to drop at once. */
+            pc__guard_lock(&g->guard);
+            if (w->queued && atomic_load_explicit(&g->switch_seq, memory_order_relaxed) == seq)
+                atomic_fetch_or(&g->head.drop_request, DROP_TIMER);
+            pc__guard_unlock(&g->guard);
             since = now; /* ask again an interval later, if it is still not done */
         }
     }
@@ -354,6 +441,8 @@ static int acquire_slow(pc_gil *g, int64_t deadline, bool nonblocking, bool prio
         atomic_fetch_or(&g->head.drop_request, DROP_PRIO);
     else if (g->check_interval > 0)
         atomic_fetch_or(&g->head.drop_request, DROP_COUNT);
+    else
+        set_deadline(g, t0);
     uint64_t seq = atomic_load_explicit(&g->switch_seq, memory_order_relaxed);
     pc__guard_unlock(&g->guard);
     return wait_turn(g, &w, q, seq, t0, deadline);
@@ -446,12 +535,37 @@ bool pc_gil_held(const pc_gil *g) {
            (atomic_load_explicit(&((pc_gil *)g)->word, memory_order_relaxed) & ~WAITERS) == me_id();
 }
 
+/* The holder, DROP_DEADLINE alone set and head.clock_left counted down
+ * by pc_gil_check(): whether its turn is over.  The next read comes after
+ * clock_stride checks, the stride doubling while reads come closer than
+ * the gap and halving while they come further apart. */
+static bool deadline_passed(pc_gil *g) {
+    int64_t now = pc__mono_ns();
+    int64_t gap = atomic_load_explicit(&g->interval_ns, memory_order_relaxed) / CLOCK_GAP_DIV;
+    gap = gap < CLOCK_GAP_MIN_NS   ? CLOCK_GAP_MIN_NS
+          : gap > CLOCK_GAP_MAX_NS ? CLOCK_GAP_MAX_NS
+                                   : gap;
+    if (g->clock_last) {
+        int64_t dt = now - g->clock_last;
+        if (dt < gap / 2 && g->clock_stride < CLOCK_STRIDE_MAX)
+            g->clock_stride *= 2;
+        else if (dt > 2 * gap && g->clock_stride > 1)
+            g->clock_stride /= 2;
+    }
+    g->clock_last = now;
+    atomic_store_explicit(&g->head.clock_left, g->clock_stride, memory_order_relaxed);
+    /* relaxed: ordered by the caller's acquire load of DROP_DEADLINE */
+    return now >= atomic_load_explicit(&g->drop_at_ns, memory_order_relaxed);
+}
+
 int pc__gil_check_slow(pc_gil *g) {
     if (!pc_gil_held(g))
         return -EPERM;
-    /* relaxed: a hint; yield() decides under the guard */
-    uint32_t bits = atomic_load_explicit(&g->head.drop_request, memory_order_relaxed);
-    if (bits == 0 || (bits == DROP_COUNT && --g->countdown > 0))
+    /* acquire: pairs with the release RMW in set_deadline(), for
+     * drop_at_ns; otherwise a hint: yield() decides under the guard */
+    uint32_t bits = atomic_load_explicit(&g->head.drop_request, memory_order_acquire);
+    if (bits == 0 || (bits == DROP_COUNT && --g->countdown > 0) ||
+        (bits == DROP_DEADLINE && !deadline_passed(g)))
         return 0; /* withdrawn meanwhile, or not this check yet */
     return yield(g, true);
 }
