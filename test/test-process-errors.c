@@ -132,6 +132,38 @@ Test(process_forkserver, exec_failure_is_starts_error, .timeout = 60) {
     exec_failures(PC_START_FORKSERVER);
 }
 
+/* A spawn child that hangs before it answers (as one whose shared
+ * library's constructor blocks would): this constructor runs before
+ * pyconc's child entry (priority 101) and stops the child for good when the
+ * test asks for it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wprio-ctor-dtor"
+__attribute__((constructor(100))) static void stall_child_on_request(void) {
+    if (getenv("PYCONC_CHILD_FD") && getenv("PYCONC_TEST_STALL_CHILD"))
+        for (;;)
+            pause();
+}
+#pragma GCC diagnostic pop
+
+Test(process_spawn, a_child_that_never_answers_is_starts_timeout, .timeout = 60) {
+    int zero = 0;
+    pc_process *p;
+    pc_process_opts o = with_method(PC_START_SPAWN);
+    o.start_timeout = 0.3;
+    expect_rc(pc_process_new(&p, exit_with, &zero, sizeof zero, &o), 0);
+    cr_assert_eq(setenv("PYCONC_TEST_STALL_CHILD", "1", 1), 0);
+    double t0 = pc_now();
+    expect_rc(pc_process_start(p), -ETIMEDOUT);
+    double dt = pc_now() - t0;
+    cr_assert(dt >= 0.25 && dt < 10, "start gave up after %.3f s", dt);
+    cr_assert(!pc_process_is_alive(p));
+    cr_assert_eq(pc_active_children(NULL, 0), 0); /* killed and reaped */
+    cr_assert_eq(unsetenv("PYCONC_TEST_STALL_CHILD"), 0);
+    expect_rc(pc_process_start(p), 0); /* a failed start may be retried */
+    cr_assert_eq(join_code(p), 0);
+    pc_process_free(p);
+}
+
 static int run_nothing(pc_process *self) {
     (void)self;
     return 0;
@@ -150,6 +182,8 @@ Test(process, bad_options) {
               -EINVAL);
     expect_rc(pc_process_new(&p, exit_with, NULL, 0,
                              &(pc_process_opts){.pass_fds = &fd, .n_pass_fds = 1}),
+              -EINVAL);
+    expect_rc(pc_process_new(&p, exit_with, NULL, 0, &(pc_process_opts){.start_timeout = NAN}),
               -EINVAL);
     pc_process c;
     expect_rc(pc_process_init(&c, NULL, sizeof c, NULL), -EINVAL);

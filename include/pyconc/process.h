@@ -109,10 +109,19 @@ typedef struct pc_process_opts {
      * does).  At most PC_PROCESS_MAX_FDS. */
     const int *pass_fds;
     int n_pass_fds;
+    /* How long pc_process_start waits for a spawn or forkserver child to
+     * answer that it found its target (a library constructor that hangs
+     * in the child, a child stopped by a signal): 0 means
+     * PC_PROCESS_START_TIMEOUT, PC_FOREVER (< 0) no limit.  When it
+     * passes, the child is killed and start returns -ETIMEDOUT.  Fork
+     * does not wait for the child. */
+    double start_timeout;
     /* more fields may be added */
 } pc_process_opts;
 
 #define PC_PROCESS_MAX_FDS 64
+/* The default of pc_process_opts.start_timeout, in seconds. */
+#define PC_PROCESS_START_TIMEOUT 60.0
 
 /*
  * The process object.  Public only so that a struct can embed it as its
@@ -130,7 +139,8 @@ struct pc_process {
  * member of an object of `size` bytes (size >= sizeof(pc_process)), which
  * the child receives a copy of; `run` is called with the copy.  Not
  * started.  0; -EINVAL (NULL p or run, size too small, a name longer than
- * 63 bytes, a bad method, more than PC_PROCESS_MAX_FDS fds); -ENOMEM.
+ * 63 bytes, a bad method, more than PC_PROCESS_MAX_FDS fds, a NaN
+ * start_timeout); -ENOMEM.
  * Thread-safe (for distinct objects).
  */
 PC_EXTERN int pc_process_init(pc_process *p, pc_process_run_fn run, size_t size,
@@ -161,7 +171,9 @@ PC_EXTERN void pc_process_free(pc_process *p);
  * executed (spawn, or the forkserver's start); -ENOEXEC when the child
  * could not find its target (another build of the program) or died
  * before running it, or the program is not linked with pyconc; -EMFILE
- * when the child could not receive the passed fds; -EAGAIN, -ENOMEM,
+ * when the child could not receive the passed fds; -ETIMEDOUT when a
+ * spawn or forkserver child did not answer within the options'
+ * start_timeout (it is killed and reaped); -EAGAIN, -ENOMEM,
  * -EMFILE when the system is out of processes, memory or descriptors.
  * Thread-safe.  From a coroutine, the wait for a spawn or forkserver
  * child's answer parks only the coroutine; the fork or spawn call itself

@@ -43,6 +43,7 @@ typedef struct pc__process_rec {
     bool lost;              /* reaped by someone else. guarded by mu */
     bool self;              /* the calling process's own object */
     bool pdeathsig;         /* fork: started by the main thread (known before the fork) */
+    double start_timeout;   /* spawn, forkserver: the wait for the child's answer; read-only */
     int state;              /* guarded by mu */
     pid_t pid;              /* set at start under mu; read-only after */
     pid_t owner;            /* the process that started it; likewise */

@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -104,7 +105,7 @@ pc__process_rec *pc__proc_rec_new(const pc_process_opts *opts, int *err) {
     *err = -EINVAL;
     if (!valid_method(opts->method) || opts->n_pass_fds < 0 ||
         opts->n_pass_fds > PC_PROCESS_MAX_FDS || (opts->n_pass_fds && !opts->pass_fds) ||
-        (opts->name && strlen(opts->name) > 63))
+        (opts->name && strlen(opts->name) > 63) || isnan(opts->start_timeout))
         return NULL;
     for (int i = 0; i < opts->n_pass_fds; i++)
         if (opts->pass_fds[i] < 0 || fcntl(opts->pass_fds[i], F_GETFD) < 0)
@@ -123,6 +124,7 @@ pc__process_rec *pc__proc_rec_new(const pc_process_opts *opts, int *err) {
                 : opts->context ? opts->context->method
                                 : PC_START_DEFAULT;
     r->daemon = opts->daemon;
+    r->start_timeout = opts->start_timeout == 0 ? PC_PROCESS_START_TIMEOUT : opts->start_timeout;
     r->pidfd = r->statusfd = -1;
     r->nfds = opts->n_pass_fds;
     for (int i = 0; i < r->nfds; i++)

@@ -257,7 +257,7 @@ int pc__wire_send(int chan, pc__process_rec *r, pc_process *p) {
     /* the child's start takes a while (an exec, under spawn): a coroutine
      * parks meanwhile; no lock is held here */
     int32_t ready;
-    rc = pc_wait_fd(chan, POLLIN, PC_FOREVER);
+    rc = pc_wait_fd(chan, POLLIN, r->start_timeout); /* -ETIMEDOUT: the caller kills it */
     if (rc < 0 && rc != -EBUSY)
         return rc;
     rc = pc__read_all(chan, &ready, sizeof ready);
