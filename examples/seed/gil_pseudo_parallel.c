@@ -9,10 +9,14 @@
  *     between bytecodes): they take turns every switch interval and take
  *     as long as the sequential run;
  *   - in two threads without a GIL: on two cores, about half the time.
+ * Wall times move with the machine's load; the CPU time the process used
+ * over the wall time does not lie: under the GIL the two threads keep
+ * one core busy at a time, without it two.
  *
  * The work is sized so that one job lasts about PYCONC_SEED_SCALE seconds
  * (0.2 s at the tour's default).
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "seed.h"
@@ -38,8 +42,16 @@ static void *job(void *arg) {
     return NULL;
 }
 
-static double two_threads(void) {
-    double t0 = pc_now();
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The wall time of the two jobs in two threads; *cores: the CPU time they
+ * used over that wall time (how many cores were busy on average). */
+static double two_threads(double *cores) {
+    double t0 = pc_now(), c0 = cpu_now();
     pc_thread *t1, *t2;
     SEED_CHECK(pc_thread_new(&t1, job, (void *)1, NULL));
     SEED_CHECK(pc_thread_new(&t2, job, (void *)2, NULL));
@@ -47,9 +59,11 @@ static double two_threads(void) {
     SEED_CHECK(pc_thread_start(t2));
     SEED_CHECK(pc_thread_join(t1, PC_FOREVER));
     SEED_CHECK(pc_thread_join(t2, PC_FOREVER));
+    double wall = pc_now() - t0;
+    *cores = (cpu_now() - c0) / wall;
     pc_thread_free(t1);
     pc_thread_free(t2);
-    return pc_now() - t0;
+    return wall;
 }
 
 int main(void) {
@@ -73,19 +87,21 @@ int main(void) {
     printf("two jobs one after the other:  %.3f s\n", seq);
 
     SEED_CHECK(pc_gil_new(&gil, NULL));
-    double with_gil = two_threads();
+    double gil_cores, free_cores;
+    double with_gil = two_threads(&gil_cores);
     pc_gil_stats st;
     SEED_CHECK(pc_gil_get_stats(gil, &st));
     printf("two threads under one GIL:     %.3f s  (%.2fx the sequential time; %llu forced "
-           "switches, one every %.1f ms)\n",
+           "switches, one every %.1f ms; %.2f cores busy)\n",
            with_gil, with_gil / seq, (unsigned long long)st.forced_switches,
-           st.forced_switches ? with_gil / (double)st.forced_switches * 1e3 : 0.0);
+           st.forced_switches ? with_gil / (double)st.forced_switches * 1e3 : 0.0, gil_cores);
     SEED_CHECK(pc_gil_free(gil));
     gil = NULL;
 
-    double free_run = two_threads();
-    printf("two threads without a GIL:     %.3f s  (%.2fx the sequential time, on %ld cores)\n",
-           free_run, free_run / seq, sysconf(_SC_NPROCESSORS_ONLN));
+    double free_run = two_threads(&free_cores);
+    printf("two threads without a GIL:     %.3f s  (%.2fx the sequential time, on %ld cores; "
+           "%.2f cores busy)\n",
+           free_run, free_run / seq, sysconf(_SC_NPROCESSORS_ONLN), free_cores);
     printf("\nUnder the GIL the threads take turns (every 5 ms, the switch interval):\n"
            "concurrency, not parallelism.  CPU-bound Python code gains nothing from\n"
            "threads; it uses processes (multiprocessing) instead.\n");
