@@ -74,7 +74,10 @@
 #include "procpool.h"
 #include "pyconc/thread.h"
 
-enum { W_NONE = 0, W_LIVE, W_STOPPED };
+/* A worker's states: NONE (no slot, no process), STARTING (a slot that
+ * takes jobs, its process not started yet), LIVE, STOPPED (PP_STOP sent,
+ * or killed by terminate). */
+enum { W_NONE = 0, W_STARTING, W_LIVE, W_STOPPED };
 
 typedef struct pp_sent {
     pc__job *job;  /* one reference */
@@ -101,7 +104,11 @@ typedef struct pp_worker {
     uint64_t rhead;         /* result ring consumer position; supervisor only */
     uint64_t answered;      /* supervisor only */
     long jobs;              /* jobs sent to this process; guarded by mu */
-    bool notify;            /* guarded by mu: wake it after unlocking */
+    unsigned window;        /* jobs it may hold (adapt_window); guarded by mu */
+    int64_t svc_ns;         /* its time per job, smoothed; guarded by mu */
+    int64_t last_done;      /* when it last answered with a backlog; guarded by mu */
+    bool notify;            /* guarded by mu: wake it after dispatching */
+    bool drop;              /* supervisor only: never to be started */
 } pp_worker;
 
 struct pc__ppool {
@@ -231,7 +238,7 @@ static void dispatch(struct pc__ppool *pp, pp_pend *failed, size_t *nfailed, siz
         pp_worker *best = NULL;
         for (int i = 0; i < pp->nw; i++) {
             pp_worker *w = &pp->w[i];
-            if (w->state != W_LIVE || w->fcount == PP_WINDOW ||
+            if ((w->state != W_LIVE && w->state != W_STARTING) || w->fcount >= w->window ||
                 (maxtasks && (uint64_t)w->jobs >= maxtasks))
                 continue;
             if (!best || w->fcount < best->fcount)
@@ -259,32 +266,22 @@ static void dispatch(struct pc__ppool *pp, pp_pend *failed, size_t *nfailed, siz
     }
 }
 
-static void notify_workers(struct pc__ppool *pp, pp_slot **slots, int n) {
-    (void)pp;
-    for (int i = 0; i < n; i++)
-        pc__shec_notify(&slots[i]->task_ec);
-}
-
-/* Dispatch and wake the workers given jobs; fail jobs that cannot be named.
- * mu not held. */
+/* Dispatch and fail jobs that cannot be named.  The workers given jobs
+ * are woken under mu: a slot is freed (its worker died) only under mu, so
+ * a wake-up outside it could touch a slot reused by then.  A wake-up is
+ * a system call only when the worker sleeps.  mu not held. */
 static void dispatch_now(struct pc__ppool *pp) {
     pp_pend failed[8];
     size_t nfailed = 0;
-    pp_slot *wake[64];
-    int nwake = 0;
     pc__guard_lock(&pp->mu);
     dispatch(pp, failed, &nfailed, 8);
     for (int i = 0; i < pp->nw; i++) {
         if (pp->w[i].notify) {
             pp->w[i].notify = false;
-            if (nwake < 64)
-                wake[nwake++] = pp->w[i].slot;
-            else
-                pc__shec_notify(&pp->w[i].slot->task_ec);
+            pc__shec_notify(&pp->w[i].slot->task_ec);
         }
     }
     pc__guard_unlock(&pp->mu);
-    notify_workers(pp, wake, nwake);
     for (size_t i = 0; i < nfailed; i++) {
         int err = -(int)failed[i].first;
         for (size_t t = 0; t < failed[i].job->count; t++)
@@ -373,44 +370,56 @@ void pc__ppool_terminate(pc_pool *p) {
 
 /* ---- workers ---------------------------------------------------------------- */
 
-/* Start the process for w (supervisor, or pc_pool_new).  0 or an error. */
-static int worker_start(struct pc__ppool *pp, pp_worker *w) {
+/* Give w a fresh slot: it can take jobs from now on, before its process
+ * exists (they wait in its ring).  0 or -ENOMEM. */
+static int slot_prepare(struct pc__ppool *pp, pp_worker *w) {
     pp_slot *slot;
     int r = pc_shared_alloc(sizeof *slot, (void **)&slot);
     if (r)
         return r;
     slot->magic = PP_SLOT_MAGIC;
-    pp_args a;
-    pc_shared_ref_of(pp->ctl, &a.ctl);
-    pc_shared_ref_of(slot, &a.slot);
-    char name[48];
-    snprintf(name, sizeof name, "PoolWorker-%lu", ++pp->started);
-    pc_process *proc;
-    r = pc_process_new(&proc, pc__pp_worker_main, &a, sizeof a,
-                       &(pc_process_opts){.name = name,
-                                          .method = pp->method,
-                                          .daemon = true,
-                                          .pass_fds = &pp->efd,
-                                          .n_pass_fds = 1});
-    if (r == 0 && (r = pc_process_start(proc)) != 0)
-        pc_process_free(proc);
-    if (r) {
-        pc_shared_free(slot);
-        return r;
-    }
     pc__guard_lock(&pp->mu);
-    w->proc = proc;
-    w->pid = pc_process_pid(proc);
     w->slot = slot;
     w->tail = 0;
     w->jobs = 0;
     w->fhead = w->fcount = 0;
-    w->state = pp->terminated ? W_STOPPED : W_LIVE;
+    w->window = 2;
+    w->svc_ns = 0;
+    w->last_done = 0;
+    w->state = W_STARTING;
+    pc__guard_unlock(&pp->mu);
+    w->rhead = 0;
+    w->answered = 0;
+    return 0;
+}
+
+/* Start the process of a W_STARTING worker (the supervisor, or
+ * pc_pool_new for the first).  0 or pc_process_new/start's error (w is
+ * then still W_STARTING, without a process). */
+static int worker_start(struct pc__ppool *pp, pp_worker *w) {
+    pp_args a;
+    pc_shared_ref_of(pp->ctl, &a.ctl);
+    pc_shared_ref_of(w->slot, &a.slot);
+    char name[48];
+    snprintf(name, sizeof name, "PoolWorker-%lu", ++pp->started);
+    pc_process *proc;
+    int r = pc_process_new(&proc, pc__pp_worker_main, &a, sizeof a,
+                           &(pc_process_opts){.name = name,
+                                              .method = pp->method,
+                                              .daemon = true,
+                                              .pass_fds = &pp->efd,
+                                              .n_pass_fds = 1});
+    if (r == 0 && (r = pc_process_start(proc)) != 0)
+        pc_process_free(proc);
+    if (r)
+        return r;
+    pc__guard_lock(&pp->mu);
+    w->proc = proc;
+    w->pid = pc_process_pid(proc);
+    w->state = W_LIVE;
     bool term = pp->terminated;
     pc__guard_unlock(&pp->mu);
     w->pidfd = pc_process_sentinel(proc);
-    w->rhead = 0;
-    w->answered = 0;
     if (term)
         pc_process_kill(proc);
     return 0;
@@ -477,6 +486,21 @@ malformed:
     pc_future_set_error(f, -EPROTO, msg);
 }
 
+/* A job of w was answered (mu held): its window follows the time between
+ * answers while it has a backlog (its service time, free of the queueing
+ * delay that a dispatch-to-answer time would include).  Quick jobs get a
+ * deep window, so the worker never waits for the parent; slow ones get 2,
+ * so that a job is not stuck behind a long one while another worker idles. */
+static void adapt_window(pp_worker *w) {
+    int64_t now = pc__mono_ns();
+    if (w->last_done && w->fcount > 0) {
+        int64_t d = now - w->last_done;
+        w->svc_ns = w->svc_ns ? (3 * w->svc_ns + d) / 4 : d;
+        w->window = w->svc_ns < 50000 ? PP_WINDOW : w->svc_ns < 500000 ? 8 : 2;
+    }
+    w->last_done = w->fcount > 0 ? now : 0;
+}
+
 /* Read w's published results.  Returns how many; sets *bad when the
  * ring's framing is broken. */
 static int drain_results(struct pc__ppool *pp, pp_worker *w, bool *bad) {
@@ -500,6 +524,8 @@ static int drain_results(struct pc__ppool *pp, pp_worker *w, bool *bad) {
             w->fcount--;
         }
         w->answered++;
+        if (last)
+            adapt_window(w);
         pc__guard_unlock(&pp->mu);
         settle(pp, w, j->futs[idx], rec);
         pp_ring_consume(&slot->results, &w->rhead, rec);
@@ -522,20 +548,23 @@ static void describe_death(char *buf, size_t cap, pid_t pid, int code) {
         snprintf(buf, cap, "worker pid %d exited with status %d", (int)pid, code);
 }
 
-/* w's process ended (or its ring broke: killed first).  Fail the task it
- * held, requeue what it had not begun. */
+/* w's process ended (or its ring broke: killed first; or, proc NULL, it
+ * never started).  Fail the task it held, requeue what it had not begun.
+ * Supervisor only. */
 static void worker_died(struct pc__ppool *pp, pp_worker *w, bool broken) {
     bool bad = false;
-    if (!broken)
-        drain_results(pp, w, &bad);
-    if (broken || bad)
-        pc_process_kill(w->proc);
-    pc_process_join(w->proc, 5.0);
-    int code = 0;
-    if (pc_process_exitcode(w->proc, &code) != 0)
-        code = -SIGKILL;
-    char msg[160];
-    describe_death(msg, sizeof msg, w->pid, code);
+    char msg[160] = "";
+    if (w->proc) {
+        if (!broken)
+            drain_results(pp, w, &bad);
+        if (broken || bad)
+            pc_process_kill(w->proc);
+        pc_process_join(w->proc, 5.0);
+        int code = 0;
+        if (pc_process_exitcode(w->proc, &code) != 0)
+            code = -SIGKILL;
+        describe_death(msg, sizeof msg, w->pid, code);
+    }
     /* acquire: pairs with the worker's release store; its stores are all
      * visible once it is dead anyway */
     uint64_t started = atomic_load_explicit(&w->slot->started, memory_order_acquire);
@@ -578,7 +607,8 @@ static void worker_died(struct pc__ppool *pp, pp_worker *w, bool broken) {
             pc_shared_free(freed[i].spill);
         pc__job_release(freed[i].job);
     }
-    pc_process_free(proc);
+    if (proc)
+        pc_process_free(proc);
     pc_shared_free(slot);
     w->pidfd = -1;
 }
@@ -612,41 +642,48 @@ static void *supervisor(void *arg) {
             if (bad)
                 worker_died(pp, w, true);
         }
-        /* decide: stop idle workers when draining, start replacements */
+        /* stop idle workers when draining; drop unstarted ones no longer
+         * needed; prepare and start replacements */
         pc__guard_lock(&pp->mu);
         bool term = pp->terminated, drain = pp->draining;
         bool more = pp->pcount > 0;
-        int alive = 0;
-        pp_slot *stop[64];
-        int nstop = 0;
         for (int i = 0; i < pp->nw; i++) {
             pp_worker *w = &pp->w[i];
-            if (w->state == W_NONE)
-                continue;
-            alive++;
+            w->drop = w->state == W_STARTING && (term || (drain && !more && w->fcount == 0));
+            if (w->drop)
+                w->state = W_STOPPED; /* no more jobs for it */
             if (drain && !more && w->state == W_LIVE && w->fcount == 0 && !term) {
                 uint64_t tail = w->tail;
                 if (pp_ring_reserve(&w->slot->tasks, w->slot->tdata, &tail, 0, PP_STOP, 0)) {
                     pp_ring_publish(&w->slot->tasks, tail);
                     w->tail = tail;
                     w->state = W_STOPPED;
-                    if (nstop < 64)
-                        stop[nstop++] = w->slot;
+                    pc__shec_notify(&w->slot->task_ec);
                 }
             }
         }
         pc__guard_unlock(&pp->mu);
-        notify_workers(pp, stop, nstop);
-        if (!term && (!drain || more)) {
-            for (int i = 0; i < pp->nw; i++) {
-                if (pp->w[i].state == W_NONE && worker_start(pp, &pp->w[i]) == 0) {
-                    alive++;
+        bool want = !term && (!drain || more), retry = false;
+        int alive = 0;
+        for (int i = 0; i < pp->nw; i++) {
+            pp_worker *w = &pp->w[i];
+            if (w->drop)
+                worker_died(pp, w, false); /* never started: its jobs (none, or terminated) */
+            if (w->state == W_NONE && want && slot_prepare(pp, w) != 0)
+                retry = true;
+            if (w->state == W_STARTING) {
+                if (worker_start(pp, w) == 0) {
                     got++;
+                } else {
+                    worker_died(pp, w, false); /* requeues what it was given */
+                    retry = true;
                 }
             }
-            if (more)
-                dispatch_now(pp);
+            if (w->state != W_NONE)
+                alive++;
         }
+        if (want && pp->pcount)
+            dispatch_now(pp);
         if (alive == 0 && (term || drain))
             break;
         if (term && !kill_at)
@@ -671,7 +708,7 @@ static void *supervisor(void *arg) {
                 who[n++] = i;
             }
         }
-        int ms = -1;
+        int ms = retry ? 100 : -1;
         if (kill_at) {
             int64_t left = kill_at - pc__mono_ns();
             ms = left > 0 ? (int)(left / 1000000) + 1 : 0;
@@ -743,9 +780,13 @@ int pc__ppool_start(pc_pool *p, const pc_pool_opts *o) {
         }
     }
     p->pp = pp;
-    /* The first worker starts here, so that a start method that cannot
-     * run (a spawn of a program without pyconc...) is this call's error;
-     * the supervisor starts the others. */
+    /* Every worker's slot takes jobs at once; the first process starts
+     * here, so that a start method that cannot run (a spawn of a program
+     * without pyconc...) is this call's error; the supervisor starts the
+     * others. */
+    for (int i = 0; i < pp->nw; i++)
+        if ((r = slot_prepare(pp, &pp->w[i])) != 0)
+            goto fail;
     if ((r = worker_start(pp, &pp->w[0])) != 0)
         goto fail;
     pc__guard_lock(&p->guard);
@@ -766,12 +807,14 @@ int pc__ppool_start(pc_pool *p, const pc_pool_opts *o) {
         pc_process_kill(pp->w[0].proc);
         pc_process_join(pp->w[0].proc, 5.0);
         pc_process_free(pp->w[0].proc);
-        pc_shared_free(pp->w[0].slot);
         goto fail;
     }
     return 0;
 fail:
     p->pp = NULL;
+    for (int i = 0; pp->w && i < pp->nw; i++)
+        if (pp->w[i].slot)
+            pc_shared_free(pp->w[i].slot);
     if (pp->ctl) {
         for (int i = 0; i < pp->nfns; i++) {
             void *n;
