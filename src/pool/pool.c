@@ -562,6 +562,8 @@ int pc_pool_apply(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, void *
         return r;
     const void *bytes;
     size_t n;
+    if (p->pp)
+        pc__ppool_help(p, f);
     r = pc_future_result(f, &bytes, &n, timeout);
     if (r == 0) {
         if (rlen)

@@ -60,6 +60,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ typedef struct pp_sent {
     pc__job *job;  /* one reference */
     size_t first;  /* the first task of job sent */
     size_t count;  /* tasks sent */
-    size_t done;   /* tasks answered (supervisor only) */
+    size_t done;   /* tasks answered; guarded by mu */
     void *spill;   /* the arguments' heap block, or NULL */
 } pp_sent;
 
@@ -96,13 +97,16 @@ typedef struct pp_worker {
     pc_process *proc; /* written by the supervisor under mu */
     int pidfd;        /* supervisor only */
     pid_t pid;        /* written under mu */
-    pp_slot *slot;    /* written by the supervisor under mu */
+    pp_slot *slot;    /* written by the supervisor under rmu and mu */
     int state;        /* guarded by mu */
     pp_sent fifo[PP_WINDOW];
     unsigned fhead, fcount; /* guarded by mu */
     uint64_t tail;          /* task ring producer position; guarded by mu */
-    uint64_t rhead;         /* result ring consumer position; supervisor only */
-    uint64_t answered;      /* supervisor only */
+    /* The result ring's consumer: the supervisor, or a thread waiting in
+     * pc_pool_apply (pc__ppool_wait).  Taken before mu. */
+    pc__guard rmu;
+    uint64_t rhead;    /* result ring consumer position; guarded by rmu */
+    uint64_t answered; /* guarded by rmu (written under mu too) */
     long jobs;              /* jobs sent to this process; guarded by mu */
     unsigned window;        /* jobs it may hold (adapt_window); guarded by mu */
     int64_t svc_ns;         /* its time per job, smoothed; guarded by mu */
@@ -378,6 +382,7 @@ static int slot_prepare(struct pc__ppool *pp, pp_worker *w) {
     if (r)
         return r;
     slot->magic = PP_SLOT_MAGIC;
+    pc__guard_lock(&w->rmu);
     pc__guard_lock(&pp->mu);
     w->slot = slot;
     w->tail = 0;
@@ -387,9 +392,10 @@ static int slot_prepare(struct pc__ppool *pp, pp_worker *w) {
     w->svc_ns = 0;
     w->last_done = 0;
     w->state = W_STARTING;
-    pc__guard_unlock(&pp->mu);
     w->rhead = 0;
     w->answered = 0;
+    pc__guard_unlock(&pp->mu);
+    pc__guard_unlock(&w->rmu);
     return 0;
 }
 
@@ -501,8 +507,9 @@ static void adapt_window(pp_worker *w) {
     w->last_done = w->fcount > 0 ? now : 0;
 }
 
-/* Read w's published results.  Returns how many; sets *bad when the
- * ring's framing is broken. */
+/* Read w's published results (rmu held).  Returns how many; sets *bad
+ * when the ring's framing is broken.  Settles futures, so done callbacks
+ * run under rmu: they must not wait for the pool (pool.h says so). */
 static int drain_results(struct pc__ppool *pp, pp_worker *w, bool *bad) {
     int n = 0;
     pp_slot *slot = w->slot;
@@ -554,6 +561,7 @@ static void describe_death(char *buf, size_t cap, pid_t pid, int code) {
 static void worker_died(struct pc__ppool *pp, pp_worker *w, bool broken) {
     bool bad = false;
     char msg[160] = "";
+    pc__guard_lock(&w->rmu);
     if (w->proc) {
         if (!broken)
             drain_results(pp, w, &bad);
@@ -598,6 +606,7 @@ static void worker_died(struct pc__ppool *pp, pp_worker *w, bool broken) {
     w->proc = NULL;
     w->slot = NULL;
     pc__guard_unlock(&pp->mu);
+    pc__guard_unlock(&w->rmu);
     if (held) {
         pc_future_set_error(held, PC_EWORKERDIED, msg);
         pc_future_release(held);
@@ -618,7 +627,10 @@ static void worker_died(struct pc__ppool *pp, pp_worker *w, bool broken) {
 static bool any_results(struct pc__ppool *pp) {
     for (int i = 0; i < pp->nw; i++) {
         pp_worker *w = &pp->w[i];
-        if (w->slot && pp_ring_nonempty(&w->slot->results, w->rhead))
+        /* relaxed: a hint; the drain re-reads under rmu */
+        if (w->slot && pp_ring_nonempty(&w->slot->results,
+                                        atomic_load_explicit(&w->slot->results.head,
+                                                             memory_order_relaxed)))
             return true;
     }
     return false;
@@ -630,7 +642,6 @@ static void *supervisor(void *arg) {
     struct pollfd *fds = pc__malloc((size_t)(pp->nw + 1) * sizeof *fds);
     int *who = pc__malloc((size_t)(pp->nw + 1) * sizeof *who);
     int64_t kill_at = 0;
-    int spins = pc__spin_limit() * 4;
     while (fds && who) {
         int got = 0;
         for (int i = 0; i < pp->nw; i++) {
@@ -638,7 +649,9 @@ static void *supervisor(void *arg) {
             if (!w->slot)
                 continue;
             bool bad = false;
+            pc__guard_lock(&w->rmu);
             got += drain_results(pp, w, &bad);
+            pc__guard_unlock(&w->rmu);
             if (bad)
                 worker_died(pp, w, true);
         }
@@ -682,7 +695,7 @@ static void *supervisor(void *arg) {
             if (w->state != W_NONE)
                 alive++;
         }
-        if (want && pp->pcount)
+        if (want)
             dispatch_now(pp);
         if (alive == 0 && (term || drain))
             break;
@@ -690,10 +703,9 @@ static void *supervisor(void *arg) {
             kill_at = pc__mono_ns() + 100 * 1000 * 1000;
         if (got)
             continue;
-        for (int s = 0; s < spins && !any_results(pp); s++)
-            pc__cpu_relax();
-        if (any_results(pp))
-            continue;
+        /* No spin here: workers batch their wake-ups (procworker.c,
+         * announce), and a spinning supervisor took the CPU the workers
+         * and the submitter needed on a machine with two cores. */
         atomic_store(&pp->ctl->sup_sleeping, 1); /* seq_cst: pairs with pp_wake_sup */
         if (any_results(pp)) {
             atomic_store(&pp->ctl->sup_sleeping, 0);
@@ -740,6 +752,42 @@ static void *supervisor(void *arg) {
     pc__free(who);
     pc__pool_worker_gone(p);
     return NULL;
+}
+
+/* A thread about to wait for f (pc_pool_apply) reads the result rings
+ * itself for a moment, so that a quick task's result reaches it without
+ * the supervisor's wake-up in between (one wake-up less per round trip).
+ * A ring being read by another thread is skipped (trylock).  Returns when
+ * f is done or the spin is over; the caller then waits as usual. */
+void pc__ppool_help(pc_pool *p, pc_future *f) {
+    struct pc__ppool *pp = p->pp;
+    if (!pc__spin_limit())
+        return; /* one CPU: spinning only delays the worker */
+    /* About 50 us, yielding between looks: on a busy machine the worker
+     * we wait for may need this CPU. */
+    int64_t until = pc__mono_ns() + 50000;
+    for (int s = 0; !pc_future_done(f); s++) {
+        if ((s & 15) == 15) {
+            if (pc__mono_ns() > until)
+                break;
+            sched_yield();
+        }
+        for (int i = 0; i < pp->nw; i++) {
+            pp_worker *w = &pp->w[i];
+            uint32_t free_ = 0;
+            /* acquire: pairs with the release in pc__guard_unlock */
+            if (!atomic_compare_exchange_strong_explicit(&w->rmu, &free_, 1, memory_order_acquire,
+                                                         memory_order_relaxed))
+                continue;
+            bool bad = false;
+            if (w->slot)
+                drain_results(pp, w, &bad);
+            pc__guard_unlock(&w->rmu);
+            if (bad)
+                wake_sup(pp); /* the supervisor finds it and kills the worker */
+        }
+        pc__cpu_relax();
+    }
 }
 
 int pc__ppool_start(pc_pool *p, const pc_pool_opts *o) {

@@ -199,6 +199,7 @@ int pc__ppool_put(pc_pool *p, pc__job *j);
 void pc__ppool_drain(pc_pool *p);
 void pc__ppool_terminate(pc_pool *p);
 void pc__ppool_free(pc_pool *p);
+void pc__ppool_help(pc_pool *p, pc_future *f);
 
 /* pool.c: run a task into `r` (pc_task_result, defined in pool-internal.h). */
 #endif

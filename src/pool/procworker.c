@@ -24,6 +24,7 @@
  */
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,8 +46,12 @@ typedef struct wk {
     uint64_t thead; /* task ring consumer position */
     uint64_t rtail; /* result ring producer position */
     uint64_t started;
+    unsigned unannounced;      /* results published since the last wake_sup */
+    int64_t first_unannounced; /* when the first of them was */
     void *fns[PP_FNS];
 } wk;
+
+enum { ANNOUNCE_MAX = 64, ANNOUNCE_NS = 100000 };
 
 static void *resolve(wk *k, uint32_t i) {
     if (i >= PP_FNS)
@@ -90,6 +95,7 @@ static void *reserve_result(wk *k, uint64_t *tail, size_t len, int type, int fla
         *tail = k->rtail;
         if ((dst = pp_ring_reserve(&k->slot->results, k->slot->rdata, tail, len, type, flags)))
             return dst;
+        k->unannounced = 0;
         wake_sup(k); /* the parent must read for room to appear */
         pc__shec_wait(&k->slot->room_ec, t, pc__mono_ns() + 1000000000);
         parent_check(k);
@@ -107,6 +113,22 @@ static void publish_result(wk *k, uint64_t tail, const void *arg, size_t alen) {
     }
     pp_ring_publish(&k->slot->results, tail);
     k->rtail = tail;
+    if (k->unannounced++ == 0)
+        k->first_unannounced = pc__mono_ns();
+}
+
+/* After a result: wake the supervisor now, unless more tasks are at hand
+ * and the results waiting are few and fresh (each wake-up of a sleeping
+ * supervisor costs a write(2) here and a context switch there; with
+ * trivial tasks that was most of the pool's time).  A result waits at
+ * most ANNOUNCE_NS, and never while this worker goes idle. */
+static void announce(wk *k, bool more) {
+    if (!k->unannounced)
+        return;
+    if (more && k->unannounced < ANNOUNCE_MAX &&
+        pc__mono_ns() - k->first_unannounced < ANNOUNCE_NS)
+        return;
+    k->unannounced = 0;
     wake_sup(k);
 }
 
@@ -189,12 +211,32 @@ static void run_job(wk *k, pp_rec *rec) {
         body = (const unsigned char *)blk + sizeof h;
     }
     pc_task_fn fn = (pc_task_fn)resolve(k, h.fn);
+    uint64_t after = k->thead + pp_recsize(rec->len); /* the next record's place */
     const unsigned char *data = body + (size_t)h.count * sizeof(uint32_t);
     for (uint32_t i = 0; i < h.count; i++) {
         uint32_t l;
         memcpy(&l, body + i * sizeof l, sizeof l);
         run_task(k, fn, data, l);
         data += l;
+        announce(k, i + 1 < h.count || pp_ring_nonempty(&k->slot->tasks, after));
+    }
+}
+
+/* Poll a ring for about 50 us before sleeping (a futex sleep and wake-up
+ * between processes costs tens of microseconds; the parent is often about
+ * to publish), yielding between looks so that on a busy machine the
+ * process we wait for gets the CPU. */
+static void spin(wk *k, pp_ring *r, uint64_t head) {
+    if (!k->spins)
+        return;
+    int64_t until = pc__mono_ns() + 50000;
+    for (int s = 0; !pp_ring_nonempty(r, head); s++) {
+        if ((s & 15) == 15) {
+            if (pc__mono_ns() > until)
+                return;
+            sched_yield();
+        }
+        pc__cpu_relax();
     }
 }
 
@@ -207,8 +249,8 @@ static pp_rec *next_record(wk *k) {
             return rec;
         if (bad)
             _exit(71);
-        for (int s = 0; s < k->spins && !pp_ring_nonempty(&k->slot->tasks, k->thead); s++)
-            pc__cpu_relax();
+        announce(k, false);
+        spin(k, &k->slot->tasks, k->thead);
         if (pp_ring_nonempty(&k->slot->tasks, k->thead))
             continue;
         uint32_t t = pc__shec_prepare(&k->slot->task_ec);
