@@ -706,7 +706,10 @@ static void *supervisor(void *arg) {
         /* No spin here: workers batch their wake-ups (procworker.c,
          * announce), and a spinning supervisor took the CPU the workers
          * and the submitter needed on a machine with two cores. */
-        atomic_store(&pp->ctl->sup_sleeping, 1); /* seq_cst: pairs with pp_wake_sup */
+        atomic_store(&pp->ctl->sup_sleeping, 1);
+        /* pairs with the fence in the worker's wake_sup: either it sees
+         * the flag, or we see its result below */
+        atomic_thread_fence(memory_order_seq_cst);
         if (any_results(pp)) {
             atomic_store(&pp->ctl->sup_sleeping, 0);
             continue;
@@ -780,11 +783,12 @@ void pc__ppool_help(pc_pool *p, pc_future *f) {
                                                          memory_order_relaxed))
                 continue;
             bool bad = false;
-            if (w->slot)
-                drain_results(pp, w, &bad);
+            int got = w->slot ? drain_results(pp, w, &bad) : 0;
             pc__guard_unlock(&w->rmu);
             if (bad)
                 wake_sup(pp); /* the supervisor finds it and kills the worker */
+            if (got)
+                dispatch_now(pp); /* the room these results freed */
         }
         pc__cpu_relax();
     }
