@@ -23,9 +23,8 @@
 
 static pc_pool *proc_pool(pc_start_method m, int workers) {
     pc_pool *p;
-    expect_rc(pc_pool_new(&p, &(pc_pool_opts){.kind = PC_POOL_PROCESSES,
-                                              .workers = workers,
-                                              .method = m}),
+    expect_rc(pc_pool_new(
+                  &p, &(pc_pool_opts){.kind = PC_POOL_PROCESSES, .workers = workers, .method = m}),
               0);
     return p;
 }

@@ -84,9 +84,9 @@ static double run_cpu(long n, void *arg) {
     int64_t t0 = bench_now_ns();
     for (long r = 0; r < n; r++) {
         pc_pool_map_result *m;
-        bench_check(pc_pool_map(c->p, burn, PC_POOL_ARRAY(c->xs, (size_t)c->items), 1, &m,
-                                PC_FOREVER),
-                    "pc_pool_map");
+        bench_check(
+            pc_pool_map(c->p, burn, PC_POOL_ARRAY(c->xs, (size_t)c->items), 1, &m, PC_FOREVER),
+            "pc_pool_map");
         pc_pool_map_free(m);
     }
     return (double)(bench_now_ns() - t0) * 1e-9;

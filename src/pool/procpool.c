@@ -60,8 +60,8 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <sched.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,11 +81,11 @@
 enum { W_NONE = 0, W_STARTING, W_LIVE, W_STOPPED };
 
 typedef struct pp_sent {
-    pc__job *job;  /* one reference */
-    size_t first;  /* the first task of job sent */
-    size_t count;  /* tasks sent */
-    size_t done;   /* tasks answered; guarded by mu */
-    void *spill;   /* the arguments' heap block, or NULL */
+    pc__job *job; /* one reference */
+    size_t first; /* the first task of job sent */
+    size_t count; /* tasks sent */
+    size_t done;  /* tasks answered; guarded by mu */
+    void *spill;  /* the arguments' heap block, or NULL */
 } pp_sent;
 
 typedef struct pp_pend {
@@ -107,27 +107,27 @@ typedef struct pp_worker {
     pc__guard rmu;
     uint64_t rhead;    /* result ring consumer position; guarded by rmu */
     uint64_t answered; /* guarded by rmu (written under mu too) */
-    long jobs;              /* jobs sent to this process; guarded by mu */
-    unsigned window;        /* jobs it may hold (adapt_window); guarded by mu */
-    int64_t svc_ns;         /* its time per job, smoothed; guarded by mu */
-    int64_t last_done;      /* when it last answered with a backlog; guarded by mu */
-    bool notify;            /* guarded by mu: wake it after dispatching */
-    bool drop;              /* supervisor only: never to be started */
+    long jobs;         /* jobs sent to this process; guarded by mu */
+    unsigned window;   /* jobs it may hold (adapt_window); guarded by mu */
+    int64_t svc_ns;    /* its time per job, smoothed; guarded by mu */
+    int64_t last_done; /* when it last answered with a backlog; guarded by mu */
+    bool notify;       /* guarded by mu: wake it after dispatching */
+    bool drop;         /* supervisor only: never to be started */
 } pp_worker;
 
 struct pc__ppool {
     pc__guard mu;
-    pp_ctl *ctl;        /* fixed */
-    int efd;            /* fixed */
+    pp_ctl *ctl; /* fixed */
+    int efd;     /* fixed */
     pc_start_method method;
-    int nw;             /* fixed */
-    pp_worker *w;       /* fixed array */
-    pp_pend *pend;      /* guarded by mu: circular */
+    int nw;        /* fixed */
+    pp_worker *w;  /* fixed array */
+    pp_pend *pend; /* guarded by mu: circular */
     size_t phead, pcount, pcap;
     const void *fns[PP_FNS]; /* guarded by mu */
     int nfns;
-    bool draining;   /* guarded by mu */
-    bool terminated; /* guarded by mu */
+    bool draining;         /* guarded by mu */
+    bool terminated;       /* guarded by mu */
     unsigned long started; /* supervisor only: names the workers */
 };
 
@@ -203,7 +203,8 @@ static int send_job(pp_worker *w, pp_pend e, int fn) {
     }
     uint64_t tail = w->tail;
     size_t rlen = spill ? sizeof(pp_job_hdr) + sizeof(pc_shared_ref) : payload;
-    unsigned char *dst = pp_ring_reserve(&w->slot->tasks, w->slot->tdata, &tail, rlen, PP_JOB, flags);
+    unsigned char *dst =
+        pp_ring_reserve(&w->slot->tasks, w->slot->tdata, &tail, rlen, PP_JOB, flags);
     if (!dst) {
         if (spill)
             pc_shared_free(spill);
@@ -628,9 +629,9 @@ static bool any_results(struct pc__ppool *pp) {
     for (int i = 0; i < pp->nw; i++) {
         pp_worker *w = &pp->w[i];
         /* relaxed: a hint; the drain re-reads under rmu */
-        if (w->slot && pp_ring_nonempty(&w->slot->results,
-                                        atomic_load_explicit(&w->slot->results.head,
-                                                             memory_order_relaxed)))
+        if (w->slot &&
+            pp_ring_nonempty(&w->slot->results,
+                             atomic_load_explicit(&w->slot->results.head, memory_order_relaxed)))
             return true;
     }
     return false;

@@ -125,8 +125,7 @@ static void publish_result(wk *k, uint64_t tail, const void *arg, size_t alen) {
 static void announce(wk *k, bool more) {
     if (!k->unannounced)
         return;
-    if (more && k->unannounced < ANNOUNCE_MAX &&
-        pc__mono_ns() - k->first_unannounced < ANNOUNCE_NS)
+    if (more && k->unannounced < ANNOUNCE_MAX && pc__mono_ns() - k->first_unannounced < ANNOUNCE_NS)
         return;
     k->unannounced = 0;
     wake_sup(k);
