@@ -122,9 +122,10 @@ typedef struct pc_pool_opts {
 
 /*
  * Make a pool and start its workers.  opts NULL: a thread pool of
- * pc_cpu_count() workers.  A process pool starts its first worker here
- * and the others in the background (tasks given to them meanwhile wait
- * for them), so a start method that cannot run is this call's error: 0;
+ * pc_cpu_count() workers.  A process pool starts its first worker here,
+ * so a start method that cannot run is this call's error, and the others
+ * in the background once there is work for them (Python's
+ * ProcessPoolExecutor starts them on demand too): 0;
  * -EINVAL (negative workers or maxtasksperchild, unknown kind, an
  * initializer outside any loaded object for processes); -ENOMEM;
  * -EAGAIN (no thread could start); for processes also pc_process_start's

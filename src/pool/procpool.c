@@ -11,11 +11,12 @@
  * `mu` a job is written to the task ring of the live worker holding the
  * fewest jobs (at most PP_WINDOW each, and no more than maxtasksperchild
  * per worker), its futures marked RUNNING, and the worker's `fifo` gets
- * an entry for it.  Submitters dispatch at once (an apply reaches its
- * worker without a thread hop); the supervisor dispatches what is left
- * whenever results free room.  A worker answers its jobs in order, task
- * by task, so a result always belongs to the first unanswered task of
- * the head of that worker's fifo: results carry no ids.
+ * an entry for it.  A slot takes jobs before its process exists: the
+ * first process starts in pc_pool_new, the others when their slot is
+ * given work or work waits (the supervisor starts them).  Submitters dispatch at once (an apply
+ * reaches its worker without a thread hop); the supervisor dispatches what is left whenever results
+ * free room.  A worker answers its jobs in order, task by task, so a result always belongs to the
+ * first unanswered task of the head of that worker's fifo: results carry no ids.
  *
  * The supervisor, one thread per pool, reads every result ring, settles
  * the futures (outside `mu`: done callbacks may submit), and waits on the
@@ -113,6 +114,7 @@ typedef struct pp_worker {
     int64_t last_done; /* when it last answered with a backlog; guarded by mu */
     bool notify;       /* guarded by mu: wake it after dispatching */
     bool drop;         /* supervisor only: never to be started */
+    bool start;        /* supervisor only: to be started now */
 } pp_worker;
 
 struct pc__ppool {
@@ -127,6 +129,7 @@ struct pc__ppool {
     const void *fns[PP_FNS]; /* guarded by mu */
     int nfns;
     bool draining;         /* guarded by mu */
+    bool wake;             /* guarded by mu: a job went to a worker not started */
     bool terminated;       /* guarded by mu */
     unsigned long started; /* supervisor only: names the workers */
 };
@@ -235,6 +238,8 @@ static int send_job(pp_worker *w, pp_pend e, int fn) {
     return 0;
 }
 
+static void wake_sup(struct pc__ppool *pp);
+
 /* Hand pending jobs to workers with room.  Jobs whose function cannot be
  * named fail here (*failed collects them, their reference included). */
 static void dispatch(struct pc__ppool *pp, pp_pend *failed, size_t *nfailed, size_t cap) {
@@ -251,6 +256,8 @@ static void dispatch(struct pc__ppool *pp, pp_pend *failed, size_t *nfailed, siz
         }
         if (!best)
             return;
+        if (best->state == W_STARTING && best->fcount == 0)
+            pp->wake = true; /* the supervisor starts its process */
         pp_pend e = pp->pend[pp->phead];
         int fn = fn_index(pp, (const void *)e.job->fn);
         int r = fn < 0 ? fn : send_job(best, e, fn);
@@ -286,7 +293,11 @@ static void dispatch_now(struct pc__ppool *pp) {
             pc__shec_notify(&pp->w[i].slot->task_ec);
         }
     }
+    bool wake = pp->wake;
+    pp->wake = false;
     pc__guard_unlock(&pp->mu);
+    if (wake)
+        wake_sup(pp);
     for (size_t i = 0; i < nfailed; i++) {
         int err = -(int)failed[i].first;
         for (size_t t = 0; t < failed[i].job->count; t++)
@@ -666,6 +677,8 @@ static void *supervisor(void *arg) {
             w->drop = w->state == W_STARTING && (term || (drain && !more && w->fcount == 0));
             if (w->drop)
                 w->state = W_STOPPED; /* no more jobs for it */
+            /* a process starts when its slot has work, or work waits */
+            w->start = w->state == W_STARTING && (w->fcount > 0 || more);
             if (drain && !more && w->state == W_LIVE && w->fcount == 0 && !term) {
                 uint64_t tail = w->tail;
                 if (pp_ring_reserve(&w->slot->tasks, w->slot->tdata, &tail, 0, PP_STOP, 0)) {
@@ -685,7 +698,8 @@ static void *supervisor(void *arg) {
                 worker_died(pp, w, false); /* never started: its jobs (none, or terminated) */
             if (w->state == W_NONE && want && slot_prepare(pp, w) != 0)
                 retry = true;
-            if (w->state == W_STARTING) {
+            if (w->start) {
+                w->start = false;
                 if (worker_start(pp, w) == 0) {
                     got++;
                 } else {
