@@ -4,7 +4,9 @@
  *
  * Lock order: a pool's guard and a worker slot's guard are leaves, never
  * held together: nothing is called under them but counters and pointer
- * updates (no future call, no queue call, no callback).
+ * updates (no future call, no queue call, no callback).  The process
+ * pool's own locks (procpool.c: a worker's rmu, then the pool's mu) are
+ * never held with these.
  */
 #ifndef PC_POOL_INTERNAL_H
 #define PC_POOL_INTERNAL_H

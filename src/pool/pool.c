@@ -40,7 +40,7 @@
  *
  * Rejected: a handler thread that supervises workers (Python's
  * _handle_workers); for threads nothing dies unexpectedly, so a worker
- * replaces itself.  The process pool will need a supervisor (pidfds).
+ * replaces itself.  The process pool has one (procpool.c): processes die.
  *
  * Lock order: the pool's guard is a leaf (see pool-internal.h).
  */

@@ -74,6 +74,7 @@
 #include "../internal/waiter.h"
 #include "../process/process-internal.h"
 #include "procpool.h"
+#include "pyconc/coro.h"
 #include "pyconc/thread.h"
 
 /* A worker's states: NONE (no slot, no process), STARTING (a slot that
@@ -186,6 +187,7 @@ static int fn_index(struct pc__ppool *pp, const void *fn) {
         return r;
     }
     pc_shared_ref_of(name, &pp->ctl->fns[pp->nfns]);
+    pp->ctl->fnptr[pp->nfns] = (uint64_t)(uintptr_t)fn;
     pp->fns[pp->nfns] = fn;
     return pp->nfns++;
 }
@@ -779,8 +781,9 @@ static void *supervisor(void *arg) {
  * f is done or the spin is over; the caller then waits as usual. */
 void pc__ppool_help(pc_pool *p, pc_future *f) {
     struct pc__ppool *pp = p->pp;
-    if (!pc__spin_limit())
-        return; /* one CPU: spinning only delays the worker */
+    if (!pc__spin_limit() || pc_coro_current())
+        return; /* one CPU: spinning only delays the worker; a coroutine
+                   parks at once, its thread runs the others */
     /* About 50 us, yielding between looks: on a busy machine the worker
      * we wait for may need this CPU. */
     int64_t until = pc__mono_ns() + 50000;
@@ -833,6 +836,8 @@ int pc__ppool_start(pc_pool *p, const pc_pool_opts *o) {
     c->max_result = o->max_result;
     c->efd = pp->efd;
     c->init_fn = -1;
+    pc_start_method m = o->method ? o->method : pc_get_start_method();
+    c->direct = m == PC_START_FORK;
     if (o->initializer) {
         if ((r = fn_index(pp, (const void *)o->initializer)) < 0)
             goto fail;

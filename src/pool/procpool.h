@@ -88,10 +88,16 @@ typedef struct pp_ctl {
      * seq_cst: the Dekker pairing of pp_wake_sup with the supervisor's
      * store, fence and re-check. */
     alignas(64) _Atomic uint32_t sup_sleeping;
-    /* Names (pc__fn_name blocks) of the functions, written by the parent
-     * before the first record that uses one is published (the ring's
-     * release orders them). */
+    /* fixed: the workers are fork children of the process that made the
+     * pool, so fnptr holds addresses valid in them.  They must not
+     * resolve names there: dl_iterate_phdr takes the loader's lock, which
+     * another thread of the parent may have held at the fork. */
+    int32_t direct;
+    /* Names (pc__fn_name blocks) of the functions, and under fork their
+     * addresses, written by the parent before the first record that uses
+     * one is published (the ring's release orders them). */
     alignas(64) pc_shared_ref fns[PP_FNS];
+    uint64_t fnptr[PP_FNS];
 } pp_ctl;
 
 typedef struct pp_slot {

@@ -56,6 +56,8 @@ enum { ANNOUNCE_MAX = 64, ANNOUNCE_NS = 100000 };
 static void *resolve(wk *k, uint32_t i) {
     if (i >= PP_FNS)
         return NULL;
+    if (!k->fns[i] && k->ctl->direct)
+        k->fns[i] = (void *)(uintptr_t)k->ctl->fnptr[i];
     if (!k->fns[i]) {
         pc__fn_name *n;
         void *fn;
