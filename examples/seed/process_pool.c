@@ -27,7 +27,7 @@
  * pool of ten processes and `test` comes last; apply_async returns at
  * once, `test` comes first and the ten tasks sleep side by side.
  * map_async cuts range(500) into chunks of Python's default size
- * (ceil(500 / (4 * 2)) = 63), so the two workers start at 0 and at 63,
+ * (ceil(500 / (4 * 2)) = 63), so one worker begins at 0, the other at 63,
  * as in the seed's run.  Its 500 sleeps of 3 s would take 12 minutes on
  * two workers even in Python; here each is 3 s / 100 (then scaled by
  * PYCONC_SEED_SCALE like every sleep of the tour): the shape, two at a
