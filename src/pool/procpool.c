@@ -550,7 +550,8 @@ static int drain_results(struct pc__ppool *pp, pp_worker *w, bool *bad) {
         pc__guard_unlock(&pp->mu);
         settle(pp, w, j->futs[idx], rec);
         pp_ring_consume(&slot->results, &w->rhead, rec);
-        pc__shec_notify(&slot->room_ec);
+        if ((n & 255) == 255) /* a worker waiting for room: not once per record */
+            pc__shec_notify(&slot->room_ec);
         if (last) {
             if (done.spill)
                 pc_shared_free(done.spill);
@@ -558,6 +559,8 @@ static int drain_results(struct pc__ppool *pp, pp_worker *w, bool *bad) {
         }
         n++;
     }
+    if (n)
+        pc__shec_notify(&slot->room_ec);
     return n;
 }
 

@@ -88,11 +88,20 @@ static void wake_sup(wk *k) {
 
 /* Room for a result record of `len` payload bytes. */
 static void *reserve_result(wk *k, uint64_t *tail, size_t len, int type, int flags) {
+    bool yielded = false;
     for (;;) {
         *tail = k->rtail;
         void *dst = pp_ring_reserve(&k->slot->results, k->slot->rdata, tail, len, type, flags);
         if (dst)
             return dst;
+        if (!yielded) { /* the parent is reading: give it the CPU once first */
+            k->unannounced = 0;
+            wake_sup(k);
+            sched_yield();
+            yielded = true;
+            continue;
+        }
+        yielded = false;
         uint32_t t = pc__shec_prepare(&k->slot->room_ec);
         *tail = k->rtail;
         if ((dst = pp_ring_reserve(&k->slot->results, k->slot->rdata, tail, len, type, flags)))
