@@ -19,7 +19,6 @@ static void end_pool(pc_pool *p) {
 
 Test(pool, options, .timeout = 30) {
     pc_pool *p;
-    expect_rc(pc_pool_new(&p, &(pc_pool_opts){.kind = PC_POOL_PROCESSES}), -ENOTSUP);
     expect_rc(pc_pool_new(&p, &(pc_pool_opts){.workers = -1}), -EINVAL);
     expect_rc(pc_pool_new(&p, &(pc_pool_opts){.maxtasksperchild = -1}), -EINVAL);
     expect_rc(pc_pool_new(&p, &(pc_pool_opts){.kind = 7}), -EINVAL);

@@ -98,6 +98,9 @@ Test(seed_processes, tour_shows_them_under_their_questions, .timeout = 120) {
         "Q: 在使用Process时候使用函数和类的区别？（类方式）",
         "$ process_class",
         "The time is",
+        "$ process_pool apply",
+        "$ process_pool apply_async",
+        "$ process_pool map_async",
         "tour done in",
     };
     expect_in_order(&o, order, sizeof order / sizeof *order);
@@ -129,5 +132,90 @@ Test(seed_processes, value_with_and_without_the_lock, .timeout = 60) {
     cr_assert_str_eq(o.line[with + 2], "final value 20");
     cr_assert_str_eq(o.line[with + 3],
                      "with the lock, 100000 += 1 and 100000 += 3 at full speed: 400000 of 400000");
+    free_output(&o);
+}
+
+/* The seed's Pool (examples/seed/process_pool.c).  apply: 0..9 in order,
+ * one at a time (ten sleeps of 0.3 s take >= 2.7 s), `test` after them.
+ * apply_async: `test` first, the ten sleeps side by side (well under the
+ * sequential 3 s).  map_async over range(500) with 2 processes: `test`
+ * first, every item once, in chunks of 63 (Python's chunksize) each run
+ * in order, and two at a time (500 sleeps of 3 ms: 1.5 s one by one). */
+static double took(const struct output *o) {
+    int i = find(o, "(took ", 0);
+    cr_assert_geq(i, 0, "%s", o->text);
+    return atof(o->line[i] + strlen("(took "));
+}
+
+Test(seed_processes, pool_apply_runs_tasks_one_by_one, .timeout = 60) {
+    struct output o;
+    run_example(&o, "0.1", "process_pool apply");
+    cr_assert_eq(o.n, 13, "%s", o.text);
+    for (int i = 0; i < 10; i++) {
+        char want[8];
+        snprintf(want, sizeof want, "%d", i);
+        cr_assert_str_eq(o.line[1 + i], want, "%s", o.text);
+    }
+    cr_assert_str_eq(o.line[11], "test", "%s", o.text);
+    cr_assert_geq(took(&o), 2.7, "%s", o.text);
+    free_output(&o);
+}
+
+Test(seed_processes, pool_apply_async_runs_tasks_side_by_side, .timeout = 60) {
+    struct output o;
+    run_example(&o, "0.1", "process_pool apply_async");
+    cr_assert_eq(o.n, 13, "%s", o.text);
+    int t0 = find(&o, "test", 0); /* apply_async returned at once */
+    cr_assert(t0 >= 1 && t0 <= 3, "%s", o.text);
+    bool seen[10] = {0};
+    for (int i = 1; i < 12; i++) {
+        if (i == t0)
+            continue;
+        int v = atoi(o.line[i]);
+        cr_assert(v >= 0 && v < 10 && !seen[v], "%s", o.text);
+        seen[v] = true;
+    }
+    double t = took(&o);
+    cr_assert(t >= 0.28 && t < 2.0, "took %.2f s, sequential is 3 s:\n%s", t, o.text);
+    free_output(&o);
+}
+
+Test(seed_processes, pool_map_async_two_at_a_time, .timeout = 60) {
+    struct output o;
+    run_example(&o, "0.1", "process_pool map_async");
+    cr_assert_eq(o.n, 503, "%s", o.text);
+    /* map_async returned at once: `test` comes before the third item (a
+     * worker may print its first item before the parent prints) */
+    int t0 = find(&o, "test", 0);
+    cr_assert(t0 >= 1 && t0 <= 3, "%s", o.text);
+    bool seen[500] = {0};
+    int first[2], nf = 0;
+    for (int i = 1; i < 502; i++) {
+        if (i == t0)
+            continue;
+        int v = atoi(o.line[i]);
+        if (nf < 2)
+            first[nf++] = v;
+        cr_assert(v >= 0 && v < 500 && !seen[v], "line %d: %s", i, o.line[i]);
+        seen[v] = true;
+    }
+    /* chunks of 63 (Python's rule): the first item printed begins chunk 0
+     * or 1, and each chunk runs in order on one worker */
+    cr_assert(first[0] == 0 || first[0] == 63, "%d %d", first[0], first[1]);
+    int last0 = -1, last1 = 62;
+    for (int i = 1; i < 502; i++) {
+        if (i == t0)
+            continue;
+        int v = atoi(o.line[i]);
+        if (v < 63) {
+            cr_assert_gt(v, last0, "chunk 0 out of order at line %d", i);
+            last0 = v;
+        } else if (v < 126) {
+            cr_assert_gt(v, last1, "chunk 1 out of order at line %d", i);
+            last1 = v;
+        }
+    }
+    double t = took(&o);
+    cr_assert(t >= 0.7 && t < 1.4, "took %.2f s: one at a time is 1.5 s, two 0.75 s", t);
     free_output(&o);
 }

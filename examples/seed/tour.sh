@@ -80,6 +80,21 @@ example process_value \
     "如何在多进程中使用Lock进行同步或者不使用锁的情况下进行同步操作？" \
     "How do processes synchronize with a Lock, or without one? (A shared Value: updates interleave and get lost without the lock.)"
 
+example process_pool \
+    "Python的进程池如何使用，是同步还是异步的？要如何实现异步？（apply）" \
+    "How is a process Pool used; is it synchronous? (apply: each call waits, the tasks run one by one, 'test' comes last.)" \
+    apply
+
+example process_pool \
+    "Python的进程池如何使用，是同步还是异步的？要如何实现异步？（apply_async）" \
+    "How is it made asynchronous? (apply_async: 'test' comes first, the ten tasks run side by side.)" \
+    apply_async
+
+example process_pool \
+    "Python的进程池如何使用，是同步还是异步的？要如何实现异步？（map_async）" \
+    "map_async over range(500) with two processes: 'test' first, then the items two at a time." \
+    map_async
+
 example coro_asyncio \
     "asyncio + async/await" \
     "asyncio: coroutines on one event loop; while one awaits a sleep, the loop runs the others."

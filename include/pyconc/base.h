@@ -42,6 +42,9 @@ PC_EXTERN const char *pc_version_string(void);
  * below any errno value, so they never collide with one.
  */
 #define PC_EBROKEN (-4001) /* a Barrier is broken (Python's BrokenBarrierError) */
+/* A process pool's worker died (killed by a signal, or exited) while it
+ * held the task: not the task's own error (Python: BrokenProcessPool). */
+#define PC_EWORKERDIED (-4002)
 
 /*
  * Text for an error code: accepts a negative errno, a pyconc private code,

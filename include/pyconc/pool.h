@@ -5,7 +5,8 @@
  *   Python                                     pyconc
  *   ThreadPool(4, init, (a,), maxtasksperchild) pc_pool_new(&p, &(pc_pool_opts){.workers = 4,
  *                                                 .initializer = init, .initargs = &a, ...})
- *   Pool(4) (processes)                        .kind = PC_POOL_PROCESSES (coming: -ENOTSUP now)
+ *   Pool(4) (processes)                        .kind = PC_POOL_PROCESSES, .workers = 4
+ *   get_context('spawn').Pool()                .method = PC_START_SPAWN
  *   with Pool() as p: body(p)                  pc_pool_with(&opts, body, arg)
  *   p.apply(f, (a,))                           pc_pool_apply(p, f, &a, sizeof a, buf, cap, &len, t)
  *   p.apply_async(f, (a,), cb, err_cb)         pc_pool_apply_async(p, f, &a, sizeof a, &cbs, &fut)
@@ -29,6 +30,15 @@
  * Results arrive in futures (pyconc/future.h): a task's future finishes
  * with the result bytes, or with the task's code and message.  Threads
  * and coroutines wait on them alike; a coroutine parks only itself.
+ *
+ * Process pools (PC_POOL_PROCESSES): workers are pc_process children
+ * started by opts.method (fork, spawn, forkserver); tasks and results
+ * cross as bytes through shared memory.  A worker killed by a signal or
+ * exiting while it runs a task fails that task alone with PC_EWORKERDIED
+ * (base.h) and a message naming the worker's pid and the signal or exit
+ * status ("worker pid 1234 killed by signal 9 (SIGKILL)"); tasks it had
+ * been given but not begun run elsewhere; a replacement starts; nothing
+ * hangs.  A task's changes to memory stay in its worker process.
  *
  * Return codes shared by the submitting calls: -EINVAL (NULL pool or
  * function, malformed input, NaN timeout); -EPIPE once the pool is closed
@@ -89,7 +99,7 @@ PC_EXTERN int pc_task_fail(pc_task_result *out, int code, const char *fmt, ...)
 
 typedef enum pc_pool_kind {
     PC_POOL_THREADS = 0,   /* ThreadPool, ThreadPoolExecutor */
-    PC_POOL_PROCESSES = 1, /* Pool, ProcessPoolExecutor: coming; -ENOTSUP for now */
+    PC_POOL_PROCESSES = 1, /* Pool, ProcessPoolExecutor: worker processes */
 } pc_pool_kind;
 
 /* Runs once in each worker (each replacement too) before its first
@@ -105,16 +115,24 @@ typedef struct pc_pool_opts {
     size_t initargs_len;
     long maxtasksperchild; /* 0: unlimited; else a worker is replaced after this many
                               tasks (a chunk counts as one, as in Python) */
-    size_t max_result;     /* largest result in bytes; 0: unlimited for threads */
+    size_t max_result;     /* largest result in bytes; 0: unlimited (processes: up to
+                              what the shared heap holds) */
     /* more fields may be added */
 } pc_pool_opts;
 
 /*
  * Make a pool and start its workers.  opts NULL: a thread pool of
- * pc_cpu_count() workers.  0; -EINVAL (negative workers or
- * maxtasksperchild, unknown kind); -ENOTSUP for PC_POOL_PROCESSES (the
- * process pool comes next, on this same API); -ENOMEM; -EAGAIN (no
- * thread could start).  Thread-safe.
+ * pc_cpu_count() workers.  A process pool starts its first worker here,
+ * so a start method that cannot run is this call's error, and the others
+ * in the background once there is work for them (Python's
+ * ProcessPoolExecutor starts them on demand too): 0;
+ * -EINVAL (negative workers or maxtasksperchild, unknown kind, an
+ * initializer outside any loaded object for processes); -ENOMEM;
+ * -EAGAIN (no thread could start); for processes also pc_process_start's
+ * errors (-ENOEXEC, -ENOENT, -EMFILE...) and -EPERM from a daemon
+ * process.  Thread-safe.  A process pool has a supervisor thread, and
+ * under the fork method its workers are forked from a process with
+ * threads: the caveats of docs/process.md apply.
  */
 PC_EXTERN int pc_pool_new(pc_pool **p, const pc_pool_opts *opts);
 /*
@@ -129,13 +147,16 @@ PC_EXTERN int pc_pool_close(pc_pool *p);
  * already running cannot be stopped on a thread, so its future is failed
  * at once with -ECANCELED and the message "pool terminated", and its
  * result is dropped when the task returns.  So everything waiting on the
- * pool (map, imap, apply, futures) wakes at once.  The workers end as
- * their running task returns; pc_pool_join waits for them.  0; -EINVAL.
+ * pool (map, imap, apply, futures) wakes at once.  Thread workers end as
+ * their running task returns; process workers are killed (SIGTERM, then
+ * SIGKILL after 100 ms), and their tasks' futures fail as above.
+ * pc_pool_join waits for them.  0; -EINVAL.
  */
 PC_EXTERN int pc_pool_terminate(pc_pool *p);
 /*
  * Wait up to `timeout` for every worker to end (after close: once every
- * queued task ran; after terminate: once the running ones returned).
+ * queued task ran; after terminate: once the running ones returned, or
+ * for processes, once they were killed).
  * 0; -ETIMEDOUT; -EINVAL when the pool is neither closed nor terminated
  * (Python's ValueError), or for a NaN timeout; -ECANCELED when the
  * waiting coroutine was killed.
@@ -168,8 +189,10 @@ PC_EXTERN int pc_pool_with(const pc_pool_opts *opts, int (*body)(pc_pool *p, voi
  * apply_async's callbacks: `callback` when the task succeeded,
  * `error_callback` when it failed or was cancelled; exactly one of them
  * runs, once, on the thread that completes the future (a worker, or the
- * terminating thread), or at once if it is done by the time they are
- * added.  They must not wait for the pool's workers.
+ * terminating thread; for a process pool, its supervisor thread or a
+ * thread waiting in pc_pool_apply), or at once if it is done by the time
+ * they are added.  They must not wait for the pool's workers (they may
+ * submit).
  */
 typedef struct pc_pool_callbacks {
     pc_future_done_fn callback;
@@ -195,6 +218,8 @@ PC_EXTERN int pc_pool_apply_async(pc_pool *p, pc_task_fn fn, const void *arg, si
  * into buf as a C string (truncated to cap); -ETIMEDOUT (a task not
  * started is cancelled, a running one runs on and its result is
  * dropped); -ECANCELED (terminated, or the waiting coroutine killed);
+ * PC_EWORKERDIED (process pools: the worker died in the task; its
+ * message in buf);
  * -EPIPE; -EINVAL; -ENOMEM.
  */
 PC_EXTERN int pc_pool_apply(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, void *buf,
@@ -282,7 +307,9 @@ PC_EXTERN int pc_pool_map_get(const pc_pool_map_result *m, size_t i, const void 
                               size_t *len);
 /* Item i's future (borrowed), or NULL out of range. */
 PC_EXTERN pc_future *pc_pool_map_item(const pc_pool_map_result *m, size_t i);
-/* Free the handle; items not started yet are cancelled.  NULL is harmless. */
+/* Free the handle; items not started yet are cancelled (in a process
+ * pool, items already handed to a worker run; their results are
+ * dropped).  NULL is harmless. */
 PC_EXTERN void pc_pool_map_free(pc_pool_map_result *m);
 
 /* ---- lazy iteration ------------------------------------------------- */

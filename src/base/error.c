@@ -9,6 +9,7 @@ const char *pc_strerror(int err) {
     switch (err) {
     case 0: return "success";
     case PC_EBROKEN: return "barrier is broken";
+    case PC_EWORKERDIED: return "pool worker died while it held the task";
     case -EAGAIN: return "operation would block";
     case -ETIMEDOUT: return "timed out";
     case -EPIPE: return "closed or shut down";

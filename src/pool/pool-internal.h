@@ -4,7 +4,9 @@
  *
  * Lock order: a pool's guard and a worker slot's guard are leaves, never
  * held together: nothing is called under them but counters and pointer
- * updates (no future call, no queue call, no callback).
+ * updates (no future call, no queue call, no callback).  The process
+ * pool's own locks (procpool.c: a worker's rmu, then the pool's mu) are
+ * never held with these.
  */
 #ifndef PC_POOL_INTERNAL_H
 #define PC_POOL_INTERNAL_H
@@ -56,7 +58,28 @@ struct pc_pool {
     bool queue_shut;         /* guarded by guard */
     _Atomic bool terminated; /* written under guard; read anywhere */
     unsigned long started;   /* guarded by guard: names the threads */
+    struct pc__ppool *pp;    /* fixed: the process pool's side (procpool.c); NULL for threads */
 };
+
+/* pc_task_result: on the worker's stack during one task (a thread or a
+ * process worker). */
+enum { PC__INLINE_RESULT = 64 };
+struct pc_task_result {
+    size_t max;  /* the pool's max_result, 0 unlimited */
+    void *bytes; /* inline or heap (owned) */
+    size_t len;
+    bool heap;
+    bool failed; /* pc_task_fail was called, or pc_task_return failed */
+    int code;
+    char *message; /* owned */
+    unsigned char inline_[PC__INLINE_RESULT];
+};
+/* Free what a task left in r (bytes and message). */
+void pc__task_result_clear(pc_task_result *r);
+/* A worker is gone (for the process pool: its supervisor): counts it out
+ * of `alive`, sets `ended` when it was the last after close or terminate,
+ * and drops its pool reference. */
+void pc__pool_worker_gone(pc_pool *p);
 
 /* A job for `k` items given as (ptr, len) pairs: copies of the bytes and a
  * new future each, stored in futs[] (the caller's reference; the job holds

@@ -45,7 +45,7 @@
  *
  * Rejected: a handler thread that supervises workers (Python's
  * _handle_workers); for threads nothing dies unexpectedly, so a worker
- * replaces itself.  The process pool will need a supervisor (pidfds).
+ * replaces itself.  The process pool has one (procpool.c): processes die.
  *
  * Lock order: the pool's guard is a leaf (see pool-internal.h).
  */
@@ -58,20 +58,8 @@
 #include "../internal/alloc.h"
 #include "../internal/clock.h"
 #include "pool-internal.h"
+#include "procpool.h"
 #include "pyconc/thread.h"
-
-/* pc_task_result: on the worker's stack during one task. */
-enum { INLINE_RESULT = 64 };
-struct pc_task_result {
-    size_t max;  /* the pool's max_result, 0 unlimited */
-    void *bytes; /* inline or heap (owned) */
-    size_t len;
-    bool heap;
-    bool failed; /* pc_task_fail was called, or pc_task_return failed */
-    int code;
-    char *message; /* owned */
-    unsigned char inline_[INLINE_RESULT];
-};
 
 static void result_drop_bytes(pc_task_result *r) {
     if (r->heap)
@@ -79,6 +67,12 @@ static void result_drop_bytes(pc_task_result *r) {
     r->heap = false;
     r->bytes = NULL;
     r->len = 0;
+}
+
+void pc__task_result_clear(pc_task_result *r) {
+    result_drop_bytes(r);
+    pc__free(r->message);
+    r->message = NULL;
 }
 
 static void result_fail(pc_task_result *r, int code, char *message) {
@@ -99,7 +93,7 @@ int pc_task_return(pc_task_result *out, const void *bytes, size_t len) {
         return -EMSGSIZE;
     }
     void *dst = out->inline_;
-    if (len > INLINE_RESULT) {
+    if (len > PC__INLINE_RESULT) {
         dst = pc__malloc(len);
         if (!dst) {
             result_fail(out, -ENOMEM, NULL);
@@ -230,6 +224,8 @@ void pc__pool_release(pc_pool *p) {
     /* acq_rel: the last one sees the others' last writes */
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (p->pp)
+        pc__ppool_free(p);
     pc_queue_free(p->q);
     pc_event_free(p->ended);
     pc__free(p->initargs);
@@ -264,7 +260,7 @@ static void run_one(pc_pool *p, pc__job *j, size_t i) {
 static int start_worker(pc_pool *p, int slot);
 
 /* A worker leaves: guard not held. */
-static void worker_gone(pc_pool *p) {
+void pc__pool_worker_gone(pc_pool *p) {
     pc__guard_lock(&p->guard);
     bool last = --p->alive == 0 && (atomic_load(&p->closed) || atomic_load(&p->terminated));
     pc__guard_unlock(&p->guard);
@@ -311,7 +307,7 @@ static void *worker(void *arg) {
         if (p->maxtasks && ++done >= p->maxtasks && start_worker(p, w.slot) == 0)
             break; /* replaced */
     }
-    worker_gone(p);
+    pc__pool_worker_gone(p);
     return NULL;
 }
 
@@ -349,9 +345,7 @@ int pc_pool_new(pc_pool **pp, const pc_pool_opts *opts) {
     pc_pool_opts o = opts ? *opts : (pc_pool_opts){0};
     if (!pp || o.workers < 0 || o.maxtasksperchild < 0 || (!o.initargs && o.initargs_len))
         return -EINVAL;
-    if (o.kind == PC_POOL_PROCESSES)
-        return -ENOTSUP;
-    if (o.kind != PC_POOL_THREADS)
+    if (o.kind != PC_POOL_THREADS && o.kind != PC_POOL_PROCESSES)
         return -EINVAL;
     if (o.workers == 0)
         o.workers = pc_cpu_count();
@@ -369,8 +363,15 @@ int pc_pool_new(pc_pool **pp, const pc_pool_opts *opts) {
     if (o.initargs_len && (p->initargs = pc__malloc(o.initargs_len)) != NULL)
         memcpy(p->initargs, o.initargs, o.initargs_len);
     int r = -ENOMEM;
-    if (!p->slots || (o.initargs_len && !p->initargs) || pc_event_new(&p->ended) ||
-        pc_queue_new(&p->q, &(pc_queue_opts){.kind = PC_QUEUE_SIMPLE, .discard = queue_discard}))
+    if (!p->slots || (o.initargs_len && !p->initargs) || pc_event_new(&p->ended))
+        goto fail;
+    if (o.kind == PC_POOL_PROCESSES) {
+        if ((r = pc__ppool_start(p, &o)) != 0)
+            goto fail;
+        *pp = p;
+        return 0;
+    }
+    if (pc_queue_new(&p->q, &(pc_queue_opts){.kind = PC_QUEUE_SIMPLE, .discard = queue_discard}))
         goto fail;
     for (int i = 0; i < o.workers; i++) {
         if ((r = start_worker(p, i)) != 0) {
@@ -403,6 +404,14 @@ static bool should_shut(pc_pool *p) {
     return true;
 }
 
+/* No more jobs will come: the workers end once the queued ones ran. */
+static void pool_shut(pc_pool *p) {
+    if (p->pp)
+        pc__ppool_drain(p);
+    else
+        pc_queue_shutdown(p->q, false);
+}
+
 int pc_pool_close(pc_pool *p) {
     if (!p)
         return -EINVAL;
@@ -412,7 +421,7 @@ int pc_pool_close(pc_pool *p) {
     bool none = p->alive == 0;
     pc__guard_unlock(&p->guard);
     if (shut)
-        pc_queue_shutdown(p->q, false);
+        pool_shut(p);
     if (none)
         pc_event_set(p->ended);
     return 0;
@@ -429,6 +438,10 @@ int pc_pool_terminate(pc_pool *p) {
     pc__guard_unlock(&p->guard);
     if (was)
         return 0;
+    if (p->pp) {
+        pc__ppool_terminate(p);
+        return 0;
+    }
     pc_queue_shutdown(p->q, true); /* the jobs left go to queue_discard */
     for (int i = 0; i < p->workers; i++) {
         pc__slot *s = &p->slots[i];
@@ -502,7 +515,7 @@ void pc__pool_iter_close(pc_pool *p) {
     bool shut = atomic_load(&p->closed) && should_shut(p);
     pc__guard_unlock(&p->guard);
     if (shut)
-        pc_queue_shutdown(p->q, false);
+        pool_shut(p);
 }
 
 int pc__pool_put(pc_pool *p, pc__job *j, bool iter) {
@@ -510,7 +523,9 @@ int pc__pool_put(pc_pool *p, pc__job *j, bool iter) {
      * with -EPIPE, or it lands before the shutdown and is drained (close)
      * or discarded (terminate), as if submitted before. */
     bool ok = !atomic_load(&p->terminated) && (iter || !atomic_load(&p->closed));
-    return ok ? pc_queue_put(p->q, j, PC_FOREVER) : -EPIPE;
+    if (!ok)
+        return -EPIPE;
+    return p->pp ? pc__ppool_put(p, j) : pc_queue_put(p->q, j, PC_FOREVER);
 }
 
 void pc__job_drop(pc__job *j) {
@@ -578,6 +593,8 @@ int pc_pool_apply(pc_pool *p, pc_task_fn fn, const void *arg, size_t len, void *
         return r;
     const void *bytes;
     size_t n;
+    if (p->pp)
+        pc__ppool_help(p, f);
     r = pc_future_result(f, &bytes, &n, timeout);
     if (r == 0) {
         if (rlen)

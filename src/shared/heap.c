@@ -224,7 +224,8 @@ int pc_shared_alloc(size_t size, void **out) {
             pthread_mutex_unlock(&h->mu);
             return -ENOMEM;
         }
-        h->brk = at + total; /* the commit */
+        /* the commit; relaxed atomic: live_block() reads brk without the lock */
+        atomic_store_explicit((_Atomic uint64_t *)&h->brk, at + total, memory_order_relaxed);
         off = at;
     }
     block_hdr *bh = (block_hdr *)(b + off);
