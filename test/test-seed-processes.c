@@ -184,10 +184,12 @@ Test(seed_processes, pool_map_async_two_at_a_time, .timeout = 60) {
     struct output o;
     run_example(&o, "0.1", "process_pool map_async");
     cr_assert_eq(o.n, 503, "%s", o.text);
-    /* map_async returned at once: `test` comes before the third item (a
-     * worker may print its first item before the parent prints) */
+    /* map_async returned at once: `test` comes within the first tenth of
+     * the items (the workers start printing while the parent returns
+     * from map_async; under a sanitizer a few items come first), never
+     * after the map (a blocking map would print it last) */
     int t0 = find(&o, "test", 0);
-    cr_assert(t0 >= 1 && t0 <= 3, "%s", o.text);
+    cr_assert(t0 >= 1 && t0 <= 50, "%s", o.text);
     bool seen[500] = {0};
     int first[2], nf = 0;
     for (int i = 1; i < 502; i++) {
