@@ -21,6 +21,9 @@ enum { PP_HOOK_TASK = 1, PP_HOOK_RESULT_HALF, PP_HOOK_RESULT };
     Test(pool_crash_forkserver, name, __VA_ARGS__) {                                               \
         name##_body(PC_START_FORKSERVER);                                                          \
     }                                                                                              \
+    Test(pool_crash_spawn, name, __VA_ARGS__) {                                                    \
+        name##_body(PC_START_SPAWN);                                                               \
+    }                                                                                              \
     static void name##_body(pc_start_method m)
 
 static pc_pool *proc_pool(pc_start_method m, int workers) {
