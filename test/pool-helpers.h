@@ -57,4 +57,34 @@ static inline int result_int(pc_future *f) {
     return v;
 }
 
+/* A process pool test, once per start method: the body gets `m`; the
+ * suites are SUITE_fork, SUITE_spawn and SUITE_forkserver. */
+#define PROC_POOL_TEST(suite, name, ...)                                                           \
+    static void name##_body(pc_start_method m);                                                    \
+    Test(suite##_fork, name, __VA_ARGS__) {                                                        \
+        name##_body(PC_START_FORK);                                                                \
+    }                                                                                              \
+    Test(suite##_spawn, name, __VA_ARGS__) {                                                       \
+        name##_body(PC_START_SPAWN);                                                               \
+    }                                                                                              \
+    Test(suite##_forkserver, name, __VA_ARGS__) {                                                  \
+        name##_body(PC_START_FORKSERVER);                                                          \
+    }                                                                                              \
+    static void name##_body(pc_start_method m)
+
+static inline pc_pool *proc_pool(pc_start_method m, int workers) {
+    pc_pool *p;
+    expect_rc(pc_pool_new(
+                  &p, &(pc_pool_opts){.kind = PC_POOL_PROCESSES, .workers = workers, .method = m}),
+              0);
+    return p;
+}
+
+/* close, join, free */
+static inline void end_pool(pc_pool *p) {
+    expect_rc(pc_pool_close(p), 0);
+    expect_rc(pc_pool_join(p, 30.0), 0);
+    pc_pool_free(p);
+}
+
 #endif

@@ -11,12 +11,6 @@ static pc_pool *new_pool(int workers) {
     return p;
 }
 
-static void end_pool(pc_pool *p) {
-    expect_rc(pc_pool_close(p), 0);
-    expect_rc(pc_pool_join(p, 30.0), 0);
-    pc_pool_free(p);
-}
-
 Test(pool, options, .timeout = 30) {
     pc_pool *p;
     expect_rc(pc_pool_new(&p, &(pc_pool_opts){.workers = -1}), -EINVAL);

@@ -13,32 +13,7 @@
 extern int (*pc__pp_hook)(int point, const void *arg, size_t len);
 enum { PP_HOOK_TASK = 1, PP_HOOK_RESULT_HALF, PP_HOOK_RESULT };
 
-#define POOL_TEST(name, ...)                                                                       \
-    static void name##_body(pc_start_method m);                                                    \
-    Test(pool_crash_fork, name, __VA_ARGS__) {                                                     \
-        name##_body(PC_START_FORK);                                                                \
-    }                                                                                              \
-    Test(pool_crash_forkserver, name, __VA_ARGS__) {                                               \
-        name##_body(PC_START_FORKSERVER);                                                          \
-    }                                                                                              \
-    Test(pool_crash_spawn, name, __VA_ARGS__) {                                                    \
-        name##_body(PC_START_SPAWN);                                                               \
-    }                                                                                              \
-    static void name##_body(pc_start_method m)
-
-static pc_pool *proc_pool(pc_start_method m, int workers) {
-    pc_pool *p;
-    expect_rc(pc_pool_new(
-                  &p, &(pc_pool_opts){.kind = PC_POOL_PROCESSES, .workers = workers, .method = m}),
-              0);
-    return p;
-}
-
-static void end_pool(pc_pool *p) {
-    expect_rc(pc_pool_close(p), 0);
-    expect_rc(pc_pool_join(p, 30.0), 0);
-    pc_pool_free(p);
-}
+#define POOL_TEST(name, ...) PROC_POOL_TEST(pool_crash, name, __VA_ARGS__)
 
 /* int x: -1 kills its worker (SIGKILL), -2 exits it with status 3,
  * else x * x */

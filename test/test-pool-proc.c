@@ -8,32 +8,7 @@
 
 #include "pool-helpers.h"
 
-#define POOL_TEST(name, ...)                                                                       \
-    static void name##_body(pc_start_method m);                                                    \
-    Test(pool_fork, name, __VA_ARGS__) {                                                           \
-        name##_body(PC_START_FORK);                                                                \
-    }                                                                                              \
-    Test(pool_spawn, name, __VA_ARGS__) {                                                          \
-        name##_body(PC_START_SPAWN);                                                               \
-    }                                                                                              \
-    Test(pool_forkserver, name, __VA_ARGS__) {                                                     \
-        name##_body(PC_START_FORKSERVER);                                                          \
-    }                                                                                              \
-    static void name##_body(pc_start_method m)
-
-static pc_pool *proc_pool(pc_start_method m, int workers) {
-    pc_pool *p;
-    expect_rc(pc_pool_new(
-                  &p, &(pc_pool_opts){.kind = PC_POOL_PROCESSES, .workers = workers, .method = m}),
-              0);
-    return p;
-}
-
-static void end_pool(pc_pool *p) {
-    expect_rc(pc_pool_close(p), 0);
-    expect_rc(pc_pool_join(p, 30.0), 0);
-    pc_pool_free(p);
-}
+#define POOL_TEST(name, ...) PROC_POOL_TEST(pool, name, __VA_ARGS__)
 
 static int my_pid(const void *arg, size_t len, pc_task_result *out) {
     (void)arg, (void)len;
