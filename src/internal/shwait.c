@@ -116,7 +116,7 @@ enum {
     SLICE_NS = 1000000,
     KEEPALIVE_S = 3600,
     VEC_MAX = 128,       /* FUTEX_WAITV_MAX */
-    SLOTS = VEC_MAX - 1, /* records per watcher: the last entry is ctl */
+    SLOTS = VEC_MAX - 1, /* records per watcher: entry 0 is ctl */
     MAX_WATCHERS = 64,
     WATCHER_STACK = 256 * 1024,
     SIZE_U32 = 2,  /* FUTEX2_SIZE_U32 */
@@ -249,11 +249,21 @@ static void entry_woken(watcher *wt, int k, uint32_t g, _Atomic uint32_t *word) 
 static void *watcher_main(void *arg) {
     watcher *wt = arg;
     shw_waitv v[VEC_MAX];
-    int idx[SLOTS];
-    uint32_t gen[SLOTS];
+    int idx[VEC_MAX]; /* by entry; entry 0 is ctl */
+    uint32_t gen[VEC_MAX];
     pc__guard_lock(&shw_mu);
     for (;;) {
-        int n = 0;
+        /* ctl is entry 0.  When several entries are woken before the call
+         * returns, futex_waitv reports only the highest index: a word's
+         * wake-up that races a poke of ctl must be the one reported (ctl's
+         * change is seen by its value).  Wake-ups of two words landing in
+         * one return still report one; the others are found by the scan
+         * below only if their word changed (every pyconc waker changes it
+         * before waking). */
+        /* relaxed: under shw_mu, where every bump is made */
+        uint32_t seen = atomic_load_explicit(&wt->ctl, memory_order_relaxed);
+        v[0] = (shw_waitv){seen, (uintptr_t)&wt->ctl, SIZE_U32 | PRIVATE, 0};
+        int n = 1;
         for (int k = 0; k < SLOTS; k++) {
             shw_rec *r = wt->slot[k];
             if (!r)
@@ -263,17 +273,14 @@ static void *watcher_main(void *arg) {
             gen[n] = wt->gen[k];
             n++;
         }
-        /* relaxed: under shw_mu, where every bump is made */
-        uint32_t seen = atomic_load_explicit(&wt->ctl, memory_order_relaxed);
-        v[n] = (shw_waitv){seen, (uintptr_t)&wt->ctl, SIZE_U32 | PRIVATE, 0};
         wt->asleep = true;
         wt->poked = false;
         pc__guard_unlock(&shw_mu);
-        long r = syscall(SYS_futex_waitv, v, n + 1, 0, NULL, 0);
+        long r = syscall(SYS_futex_waitv, v, n, 0, NULL, 0);
         int e = r < 0 ? errno : 0;
         pc__guard_lock(&shw_mu);
         wt->asleep = false;
-        if (r >= 0 && r < n)
+        if (r >= 1 && r < n)
             entry_woken(wt, idx[r], gen[r], (_Atomic uint32_t *)(uintptr_t)v[r].uaddr);
         /* relaxed: as above */
         bool changed = atomic_load_explicit(&wt->ctl, memory_order_relaxed) != seen;
