@@ -815,6 +815,20 @@ void pc__ppool_help(pc_pool *p, pc_future *f) {
     }
 }
 
+/* The shared control block and what hangs off it: the function names and
+ * the initializer's arguments. */
+static void ctl_free(struct pc__ppool *pp) {
+    for (int i = 0; i < pp->nfns; i++) {
+        void *n;
+        if (pc_shared_deref(pp->ctl->fns[i], &n) == 0)
+            pc_shared_free(n);
+    }
+    void *ia;
+    if (pp->ctl->initargs_len && pc_shared_deref(pp->ctl->initargs, &ia) == 0)
+        pc_shared_free(ia);
+    pc_shared_free(pp->ctl);
+}
+
 int pc__ppool_start(pc_pool *p, const pc_pool_opts *o) {
     struct pc__ppool *pp = pc__calloc(1, sizeof *pp);
     if (!pp)
@@ -890,17 +904,8 @@ fail:
     for (int i = 0; pp->w && i < pp->nw; i++)
         if (pp->w[i].slot)
             pc_shared_free(pp->w[i].slot);
-    if (pp->ctl) {
-        for (int i = 0; i < pp->nfns; i++) {
-            void *n;
-            if (pc_shared_deref(pp->ctl->fns[i], &n) == 0)
-                pc_shared_free(n);
-        }
-        void *ia;
-        if (pp->ctl->initargs_len && pc_shared_deref(pp->ctl->initargs, &ia) == 0)
-            pc_shared_free(ia);
-        pc_shared_free(pp->ctl);
-    }
+    if (pp->ctl)
+        ctl_free(pp);
     if (pp->efd >= 0)
         close(pp->efd);
     pc__free(pp->w);
@@ -916,15 +921,7 @@ void pc__ppool_free(pc_pool *p) {
         abort_job(e.job, e.first);
         pc__job_release(e.job);
     }
-    for (int i = 0; i < pp->nfns; i++) {
-        void *n;
-        if (pc_shared_deref(pp->ctl->fns[i], &n) == 0)
-            pc_shared_free(n);
-    }
-    void *ia;
-    if (pp->ctl->initargs_len && pc_shared_deref(pp->ctl->initargs, &ia) == 0)
-        pc_shared_free(ia);
-    pc_shared_free(pp->ctl);
+    ctl_free(pp);
     close(pp->efd);
     pc__free(pp->pend);
     pc__free(pp->w);
