@@ -71,21 +71,27 @@ static void *thread_wakes(void *arg) {
     return NULL;
 }
 
+/* A coroutine waits once on o's word (wait_once) while a plain thread
+ * wakes it through the futex (thread_wakes); returns once both are done. */
+static void woken_by_a_thread(struct one *o) {
+    pthread_t t = start_pthread(thread_wakes, o);
+    pc_coro *c;
+    expect_rc(pc_coro_spawn(&c, wait_once, o, NULL), 0);
+    expect_rc(pc_coro_join(c, 40), 0);
+    pthread_join(t, NULL);
+    pc_coro_free(c);
+}
+
 Test(shwait, a_coroutine_is_woken_from_another_thread_with_the_word_unchanged, .timeout = 60) {
     cr_assert(watched(), "futex_waitv missing: the coroutine path polls");
     /* no deadline, and a waker pyconc does not know: the loop must sleep,
      * not end its run with -EDEADLK (LoopExit) */
     struct one o = {.word = shared_words(1), .timeout = -1, .result = 1};
-    pthread_t t = start_pthread(thread_wakes, &o);
-    pc_coro *c;
-    expect_rc(pc_coro_spawn(&c, wait_once, &o, NULL), 0);
-    expect_rc(pc_coro_join(c, 40), 0);
-    pthread_join(t, NULL);
+    woken_by_a_thread(&o);
     /* the word never changed: only a wake-up through the watcher ends it */
     expect_rc(atomic_load(&o.result), 0);
     cr_assert_lt(o.took, 25);
     cr_assert_eq(pc__shwait_watchers(), 1);
-    pc_coro_free(c);
 }
 
 Test(shwait, a_coroutine_is_woken_from_another_process, .timeout = 60) {
@@ -367,13 +373,8 @@ static int fork_child_waits(void *arg, void **value) {
 Test(shwait, a_fork_child_restarts_the_watcher, .timeout = 60, .disabled = PC_UNDER_TSAN) {
     cr_assert(watched());
     struct one o = {.word = shared_words(2), .timeout = 30, .result = 1};
-    pthread_t t = start_pthread(thread_wakes, &o);
-    pc_coro *c;
-    expect_rc(pc_coro_spawn(&c, wait_once, &o, NULL), 0);
-    expect_rc(pc_coro_join(c, 40), 0);
-    pthread_join(t, NULL);
+    woken_by_a_thread(&o);
     expect_rc(atomic_load(&o.result), 0);
-    pc_coro_free(c);
     cr_assert_eq(pc__shwait_watchers(), 1);
 
     struct one oc = {.word = o.word + 1};
@@ -382,6 +383,7 @@ Test(shwait, a_fork_child_restarts_the_watcher, .timeout = 60, .disabled = PC_UN
     if (pid == 0) {
         if (pc__shwait_watchers() != 0)
             _exit(2);
+        pc_coro *c;
         if (pc_coro_spawn(&c, fork_child_waits, &oc, NULL) || pc_coro_join(c, 40))
             _exit(3);
         if (pc_coro_error(c) != 0)
